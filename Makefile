@@ -1,0 +1,42 @@
+# tododb: every target bootstraps .venv (pinned dependencies from pyproject.toml)
+# when it is missing or pyproject.toml changed. See README.md.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Variables given on the command line (`make migrate DATABASE_URL=...`) are
+# exported to the recipes by make itself, so the tool sees them.
+
+.PHONY: migrate rollback status psql stop lint test
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "tododb: Python 3.11 or newer is needed as $(PYTHON)" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing tododb and its pinned dependencies into $(VENV) ..."
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+migrate: $(STAMP)
+	@$(BIN)/tooling migrate
+
+rollback: $(STAMP)
+	@$(BIN)/tooling rollback $(if $(filter 1 yes true,$(ALL)),--all)
+
+status: $(STAMP)
+	@$(BIN)/tooling status
+
+psql: $(STAMP)
+	@$(BIN)/tooling psql
+
+stop: $(STAMP)
+	@$(BIN)/tooling stop
+
+lint: $(STAMP)
+	$(BIN)/sqlfluff lint migrations queries
+	$(BIN)/squawk migrations/*.sql
+
+test: lint
+	$(BIN)/pytest

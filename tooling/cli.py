@@ -1,0 +1,101 @@
+"""The command line: parse arguments, call the module that does the work.
+
+Mirrors the Makefile (`migrate`, `rollback [--all]`, `status`, `psql`,
+`stop`).  A failure the user can fix ends as one line on stderr and exit
+status 1; Ctrl-C ends with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import psycopg
+
+from tooling import migrate, server
+from tooling.config import Settings, describe_target, load_settings
+from tooling.errors import ToolError, one_line
+from tooling.target import database_url
+
+
+def _print_status(url: str, settings: Settings) -> None:
+    rows = migrate.states(url, settings.migrations_dir)
+    print(f"migrations against {describe_target(url)}:")
+    width = max(len(row.migration_id) for row in rows)
+    for row in rows:
+        if row.applied_at is None:
+            state = "pending".ljust(28)
+        else:
+            state = f"applied {row.applied_at:%Y-%m-%d %H:%M:%S} UTC"
+        note = row.description if row.has_file else "(applied, but its file is missing)"
+        print(f"  {state}  {row.migration_id.ljust(width)}  {note}")
+    applied = sum(row.applied_at is not None for row in rows)
+    print(f"{applied} applied, {len(rows) - applied} pending")
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
+    url = database_url(settings)
+    applied = migrate.apply_pending(url, settings.migrations_dir, settings.lock_wait_seconds)
+    if not applied:
+        print("nothing to apply: the database is up to date")
+    _print_status(url, settings)
+
+
+def cmd_rollback(args: argparse.Namespace, settings: Settings) -> None:
+    url = database_url(settings)
+    migrate.roll_back(url, settings.migrations_dir, args.all, settings.lock_wait_seconds)
+    _print_status(url, settings)
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> None:
+    _print_status(database_url(settings), settings)
+
+
+def cmd_psql(args: argparse.Namespace, settings: Settings) -> None:
+    url = database_url(settings)
+    psql = server.binaries_dir() / "psql"
+    os.execv(psql, [str(psql), url, *args.psql_args])
+
+
+def cmd_stop(args: argparse.Namespace, settings: Settings) -> None:
+    if settings.database_url:
+        print("DATABASE_URL is set: that server is not ours to stop; stopping the embedded one if it runs")
+    print(server.stop(settings.data_dir))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tooling", description="tododb: migrations and the embedded server")
+    parser.add_argument(
+        "--migrations", type=Path, default=None, metavar="DIR", help="migrations folder (default: ./migrations)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("migrate", help="apply pending migrations, then print the status").set_defaults(func=cmd_migrate)
+    rollback = sub.add_parser("rollback", help="roll back the latest migration (or --all)")
+    rollback.add_argument("--all", action="store_true", help="roll back every applied migration")
+    rollback.set_defaults(func=cmd_rollback)
+    sub.add_parser("status", help="list applied and pending migrations").set_defaults(func=cmd_status)
+    psql = sub.add_parser("psql", help="open psql on the configured database")
+    psql.add_argument("psql_args", nargs=argparse.REMAINDER, help="extra arguments for psql")
+    psql.set_defaults(func=cmd_psql)
+    sub.add_parser("stop", help="stop the embedded server").set_defaults(func=cmd_stop)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.migrations)
+        args.func(args, settings)
+    except ToolError as exc:
+        print(f"tododb: {exc}", file=sys.stderr)
+        return 1
+    except psycopg.Error as exc:
+        # A connection lost mid-command (server stopped, session terminated).
+        print(f"tododb: database error: {one_line(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("tododb: interrupted; an unfinished migration is rolled back by the server", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,80 @@
+"""Where the tool finds its database and its files.
+
+``DATABASE_URL`` comes from the environment, else from a ``.env`` file in the
+checkout (the environment wins, so ``make migrate DATABASE_URL=...`` always
+overrides a stale ``.env``).  Unset or empty means: use the embedded server.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from dotenv import dotenv_values
+
+from tooling.errors import ToolError, one_line
+
+ROOT = Path(__file__).resolve().parent.parent
+URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command needs to know about its surroundings."""
+
+    database_url: str | None
+    migrations_dir: Path
+    data_dir: Path
+    lock_wait_seconds: float
+
+
+def _setting(name: str, dotenv: dict[str, str | None]) -> str | None:
+    # An empty variable counts as unset, in the environment and in .env alike.
+    return os.environ.get(name) or dotenv.get(name) or None
+
+
+def load_settings(migrations_dir: Path | None = None, env_file: Path = ROOT / ".env") -> Settings:
+    """Read the settings; a malformed ``DATABASE_URL`` is refused here, before any work."""
+    dotenv = dotenv_values(env_file) if env_file.is_file() else {}
+    url = _setting("DATABASE_URL", dotenv)
+    if url is not None:
+        validate_database_url(url)
+    lock_wait = _setting("TODODB_LOCK_WAIT", dotenv) or "60"
+    try:
+        lock_wait_seconds = float(lock_wait)
+    except ValueError:
+        raise ToolError(f"TODODB_LOCK_WAIT must be a number of seconds, not {lock_wait!r}") from None
+    data_dir = _setting("TODODB_DATA_DIR", dotenv)
+    return Settings(
+        database_url=url,
+        migrations_dir=(migrations_dir or ROOT / "migrations").resolve(),
+        data_dir=Path(data_dir).resolve() if data_dir else ROOT / ".pgdata",
+        lock_wait_seconds=lock_wait_seconds,
+    )
+
+
+def validate_database_url(url: str) -> dict[str, str]:
+    """Parse ``url`` the way libpq will, so a typo fails fast with one line."""
+    example = "expected postgresql://user:password@host:5432/dbname"
+    if not url.startswith(URL_SCHEMES):
+        raise ToolError(f"DATABASE_URL is malformed: it must start with postgresql://; {example}")
+    try:
+        params = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        raise ToolError(f"DATABASE_URL is malformed: {one_line(exc)}; {example}") from None
+    port = str(params.get("port", "5432"))
+    if not all(part.isdigit() for part in port.split(",")):
+        raise ToolError(f"DATABASE_URL is malformed: port {port!r} is not a number; {example}")
+    return params
+
+
+def describe_target(url: str) -> str:
+    """A password-free label for ``url``, safe to print in an error."""
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    host = params.get("host") or "the default socket"
+    port = params.get("port") or "5432"
+    user = params.get("user") or "(default user)"
+    dbname = params.get("dbname") or user
+    return f"database {dbname!r} as {user!r} at {host}:{port}"

