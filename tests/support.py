@@ -1,0 +1,209 @@
+"""Helpers shared by the tests: where the test server is, running the CLI,
+acting as an application user, and a snapshot of the catalog."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import psycopg
+from psycopg import sql
+
+from tooling import server
+from tooling.config import ROOT, load_settings
+
+MIGRATIONS_DIR = ROOT / "migrations"
+
+
+@dataclass(frozen=True)
+class ServerParams:
+    """How the tests reach their server (a superuser on it)."""
+
+    host: str
+    port: int
+    user: str
+    password: str | None
+    maintenance_dbname: str
+
+    def url(self, dbname: str, user: str | None = None, password: str | None = None, host: str | None = None) -> str:
+        """A ``postgresql://`` URL for ``dbname`` on this server, as the CLI takes it."""
+        user = user or self.user
+        password = password if password is not None else self.password
+        auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
+        host = host or self.host
+        if host.startswith("/"):
+            return f"postgresql://{auth}@/{quote(dbname)}?{urlencode({'host': host, 'port': self.port})}"
+        return f"postgresql://{auth}@{host}:{self.port}/{quote(dbname)}"
+
+
+def server_params() -> ServerParams:
+    """``TEST_DATABASE_URL`` when set, else the embedded server (started if needed)."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        params = psycopg.conninfo.conninfo_to_dict(url)
+        if "sslmode" in params:
+            os.environ.setdefault("PGSSLMODE", params["sslmode"])  # the janitor passes no sslmode
+        return ServerParams(
+            host=params.get("host", "/var/run/postgresql"),
+            port=int(params.get("port", 5432)),
+            user=params.get("user", getpass.getuser()),
+            password=params.get("password"),
+            maintenance_dbname=params.get("dbname", "postgres"),
+        )
+    embedded = server.ensure_running(load_settings().data_dir)
+    return ServerParams(str(embedded.socket_dir), embedded.port, server.SUPERUSER, None, "postgres")
+
+
+PARAMS = server_params()
+
+
+def db_url(conn: psycopg.Connection) -> str:
+    """The URL of the database ``conn`` is connected to, for the CLI and the tool's API."""
+    return PARAMS.url(conn.info.dbname)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``python -m tooling ARGS`` as a user would, capturing its output."""
+    full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "tooling", *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess) -> str:
+    """The CLI failed the way SPEC.md asks: non-zero, one line on stderr, no traceback."""
+    assert result.returncode != 0, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert lines[0].startswith("tododb: ")
+    return lines[0]
+
+
+@contextmanager
+def acting_as(conn: psycopg.Connection, role: str, user_id: uuid.UUID | str | None) -> Iterator[psycopg.Connection]:
+    """Act exactly as the app does: in one transaction, switch to ``role`` and
+    set the end user's identity with ``set_config(..., true)``.
+
+    The transaction is rolled back at the end, so nothing the block does
+    (nor the identity) outlives it.
+    """
+    with conn.transaction(force_rollback=True):
+        conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
+        conn.execute("select set_config('app.user_id', %s, true)", ["" if user_id is None else str(user_id)])
+        yield conn
+
+
+# --- catalog snapshot ------------------------------------------------------
+
+_USER_SCHEMAS = "n.nspname not like 'pg\\_%' and n.nspname <> 'information_schema'"
+# yoyo's own bookkeeping changes with every run; it is not part of the schema.
+_NOT_YOYO = "c.relname not like '\\_yoyo%' and c.relname not like 'yoyo\\_%'"
+
+CATALOG_QUERIES: dict[str, str] = {
+    "schemas": f"""
+        select n.nspname, pg_get_userbyid(n.nspowner), n.nspacl::text, obj_description(n.oid, 'pg_namespace')
+        from pg_namespace n where {_USER_SCHEMAS} order by 1""",
+    "extensions": """
+        select e.extname, e.extversion, n.nspname
+        from pg_extension e join pg_namespace n on n.oid = e.extnamespace order by 1""",
+    "relations": f"""
+        select n.nspname, c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity, c.relacl::text,
+               obj_description(c.oid, 'pg_class'),
+               case when c.relkind in ('v', 'm') then pg_get_viewdef(c.oid) end
+        from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where {_USER_SCHEMAS} and {_NOT_YOYO} order by 1, 2""",
+    "columns": f"""
+        select n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+               pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated, a.attacl::text,
+               col_description(c.oid, a.attnum)
+        from pg_attribute a
+        join pg_class c on c.oid = a.attrelid
+        join pg_namespace n on n.oid = c.relnamespace
+        left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+        where {_USER_SCHEMAS} and {_NOT_YOYO} and a.attnum > 0 and not a.attisdropped
+        order by 1, 2, 3""",
+    "constraints": f"""
+        select n.nspname, coalesce(c.relname, t.typname), con.conname, con.contype,
+               pg_get_constraintdef(con.oid), obj_description(con.oid, 'pg_constraint')
+        from pg_constraint con
+        join pg_namespace n on n.oid = con.connamespace
+        left join pg_class c on c.oid = con.conrelid
+        left join pg_type t on t.oid = con.contypid
+        where {_USER_SCHEMAS} and (c.relname is null or ({_NOT_YOYO}))
+        order by 1, 2, 3""",
+    "indexes": f"""
+        select n.nspname, c.relname, pg_get_indexdef(i.indexrelid)
+        from pg_index i join pg_class c on c.oid = i.indrelid join pg_namespace n on n.oid = c.relnamespace
+        where {_USER_SCHEMAS} and {_NOT_YOYO} order by 1, 2, 3""",
+    "functions": f"""
+        select n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.prokind,
+               case when p.prokind <> 'a' then pg_get_functiondef(p.oid) end,
+               pg_get_userbyid(p.proowner), p.proacl::text, obj_description(p.oid, 'pg_proc')
+        from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+        where {_USER_SCHEMAS} order by 1, 2, 3""",
+    "triggers": f"""
+        select n.nspname, c.relname, t.tgname, pg_get_triggerdef(t.oid), t.tgenabled,
+               obj_description(t.oid, 'pg_trigger')
+        from pg_trigger t join pg_class c on c.oid = t.tgrelid join pg_namespace n on n.oid = c.relnamespace
+        where not t.tgisinternal and {_USER_SCHEMAS} order by 1, 2, 3""",
+    "policies": """
+        select schemaname, tablename, policyname, permissive, roles::text, cmd, qual, with_check
+        from pg_policies order by 1, 2, 3""",
+    "types": f"""
+        select n.nspname, t.typname, t.typtype, format_type(t.typbasetype, t.typtypmod), t.typnotnull,
+               t.typacl::text, obj_description(t.oid, 'pg_type'),
+               (select array_agg(e.enumlabel order by e.enumsortorder) from pg_enum e where e.enumtypid = t.oid)::text
+        from pg_type t join pg_namespace n on n.oid = t.typnamespace
+        left join pg_class c on c.oid = t.typrelid
+        where {_USER_SCHEMAS} and t.typcategory <> 'A' and (c.relkind is null or c.relkind = 'c')
+        order by 1, 2""",
+    "default_privileges": """
+        select pg_get_userbyid(d.defaclrole), d.defaclnamespace::regnamespace::text, d.defaclobjtype,
+               d.defaclacl::text
+        from pg_default_acl d order by 1, 2, 3""",
+    "database": """
+        select datacl::text from pg_database where datname = current_database()""",
+}
+
+
+def catalog_snapshot(conn: psycopg.Connection) -> dict[str, list[tuple]]:
+    """Everything a migration may create or grant in this database, as plain rows.
+
+    Two snapshots are equal exactly when no schema object, grant, policy or
+    comment differs, which is what an up → down test needs to compare.
+    """
+    return {name: conn.execute(query).fetchall() for name, query in CATALOG_QUERIES.items()}
+
+
+def snapshot_diff(before: dict[str, list[tuple]], after: dict[str, list[tuple]]) -> dict[str, dict[str, list]]:
+    """Only the rows that differ, per catalog area: readable in an assertion message."""
+    diff = {}
+    for name in before:
+        gone = [row for row in before[name] if row not in after[name]]
+        new = [row for row in after[name] if row not in before[name]]
+        if gone or new:
+            diff[name] = {"only_before": gone, "only_after": new}
+    return diff
+
+
+def write_migration(folder: Path, name: str, forward: str, rollback: str | None = None) -> None:
+    """Create a migration pair in a scratch migrations folder (for failure-path tests)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.sql").write_text(forward)
+    if rollback is not None:
+        (folder / f"{name}.rollback.sql").write_text(rollback)
