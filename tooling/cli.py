@@ -76,15 +76,18 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--all", action="store_true", help="roll back every applied migration")
     rollback.set_defaults(func=cmd_rollback)
     sub.add_parser("status", help="list applied and pending migrations").set_defaults(func=cmd_status)
-    psql = sub.add_parser("psql", help="open psql on the configured database")
-    psql.add_argument("psql_args", nargs=argparse.REMAINDER, help="extra arguments for psql")
+    psql = sub.add_parser("psql", help="open psql on the configured database (extra arguments go to psql)")
     psql.set_defaults(func=cmd_psql)
     sub.add_parser("stop", help="stop the embedded server").set_defaults(func=cmd_stop)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "psql":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.psql_args = extra
     try:
         settings = load_settings(args.migrations)
         args.func(args, settings)
@@ -95,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         # A connection lost mid-command (server stopped, session terminated).
         print(f"tododb: database error: {one_line(exc)}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # Output piped into `head` and the like: the reader left, nothing is wrong.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("tododb: interrupted; an unfinished migration is rolled back by the server", file=sys.stderr)
         return 130
