@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import psycopg
+import pytest
 from psycopg import sql
 
 from tooling import server
@@ -207,3 +208,47 @@ def write_migration(folder: Path, name: str, forward: str, rollback: str | None 
     (folder / f"{name}.sql").write_text(forward)
     if rollback is not None:
         (folder / f"{name}.rollback.sql").write_text(rollback)
+
+
+# --- writing rows and asserting refusals -------------------------------------
+
+# A syntactically valid bcrypt hash (60 characters); never a real password's.
+BCRYPT_HASH = "$2b$12$" + "R9h/cIPz0gi.URNNX3kh2O" + "PST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"
+
+
+def _insert(conn: psycopg.Connection, table: str, values: dict[str, object], returning: str = "id"):
+    query = sql.SQL("insert into app.{} ({}) values ({}) returning {}").format(
+        sql.Identifier(table),
+        sql.SQL(", ").join(map(sql.Identifier, values)),
+        sql.SQL(", ").join(sql.Placeholder() * len(values)),
+        sql.Identifier(returning),
+    )
+    return conn.execute(query, list(values.values())).fetchone()[0]
+
+
+def new_user(conn: psycopg.Connection, email: str | None = None, **columns) -> uuid.UUID:
+    """Insert a user (as the connection's role) and return its id."""
+    values = {"email": email or f"user-{uuid.uuid4().hex[:12]}@example.com", "password_hash": BCRYPT_HASH}
+    return _insert(conn, "users", values | columns)
+
+
+def new_task(conn: psycopg.Connection, user_id: uuid.UUID, title: str = "Water the plants", **columns) -> uuid.UUID:
+    return _insert(conn, "tasks", {"user_id": user_id, "title": title} | columns)
+
+
+def new_tag(conn: psycopg.Connection, user_id: uuid.UUID, name: str = "home", **columns) -> uuid.UUID:
+    return _insert(conn, "tags", {"user_id": user_id, "name": name} | columns)
+
+
+@contextmanager
+def refused(conn: psycopg.Connection, sqlstate: str, constraint: str | None = None) -> Iterator[None]:
+    """The block must fail with ``sqlstate`` (a class such as ``"23"`` or a full
+    code) and, when given, name ``constraint``; the connection stays usable
+    (the block runs in a savepoint)."""
+    with pytest.raises(psycopg.Error) as caught:
+        with conn.transaction():
+            yield
+    exc = caught.value
+    assert exc.sqlstate is not None and exc.sqlstate.startswith(sqlstate), (exc.sqlstate, str(exc))
+    if constraint is not None:
+        assert exc.diag.constraint_name == constraint, (exc.diag.constraint_name, str(exc))

@@ -1,0 +1,81 @@
+"""Deleting a user removes everything of theirs; deleting a task or a tag
+removes its links; history outlives its task and goes with its user."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import new_tag, new_task, new_user
+
+COUNTS = """
+    select (select count(*) from app.tasks where user_id = %(u)s),
+           (select count(*) from app.tags where user_id = %(u)s),
+           (select count(*) from app.task_tags where user_id = %(u)s),
+           (select count(*) from app.task_events where user_id = %(u)s)
+"""
+
+
+@pytest.fixture
+def world(postgresql):
+    """Two users, each with two tasks, two tags and three links."""
+    users = {}
+    for name in ("ann", "bob"):
+        user = new_user(postgresql)
+        tasks = [new_task(postgresql, user, f"{name} task {i}") for i in range(2)]
+        tags = [new_tag(postgresql, user, f"{name} tag {i}") for i in range(2)]
+        for task, tag in [(tasks[0], tags[0]), (tasks[0], tags[1]), (tasks[1], tags[0])]:
+            postgresql.execute(
+                "insert into app.task_tags (user_id, task_id, tag_id) values (%s, %s, %s)", [user, task, tag]
+            )
+        users[name] = {"id": user, "tasks": tasks, "tags": tags}
+    return users
+
+
+def counts(conn, user_id):
+    return conn.execute(COUNTS, {"u": user_id}).fetchone()
+
+
+def test_deleting_a_user_removes_their_tasks_tags_links_and_history_only(postgresql, world):
+    ann, bob = world["ann"]["id"], world["bob"]["id"]
+    assert counts(postgresql, ann) == (2, 2, 3, 2)
+    bob_before = counts(postgresql, bob)
+
+    postgresql.execute("delete from app.users where id = %s", [ann])
+
+    assert counts(postgresql, ann) == (0, 0, 0, 0)
+    assert counts(postgresql, bob) == bob_before
+
+
+def test_deleting_a_task_removes_its_links_but_not_its_tags_nor_its_history(postgresql, world):
+    ann = world["ann"]
+    task = ann["tasks"][0]
+    postgresql.execute("delete from app.tasks where id = %s", [task])
+
+    assert postgresql.execute("select count(*) from app.task_tags where task_id = %s", [task]).fetchone() == (0,)
+    assert counts(postgresql, ann["id"]) == (1, 2, 1, 3)  # history: 2 created + 1 hard_deleted
+    kinds = postgresql.execute("select kind from app.task_events where task_id = %s order by id", [task]).fetchall()
+    assert kinds == [("created",), ("hard_deleted",)]
+
+
+def test_deleting_a_tag_removes_its_links_but_not_the_tasks(postgresql, world):
+    ann = world["ann"]
+    tag = ann["tags"][0]
+    postgresql.execute("delete from app.tags where id = %s", [tag])
+
+    assert postgresql.execute("select count(*) from app.task_tags where tag_id = %s", [tag]).fetchone() == (0,)
+    assert counts(postgresql, ann["id"]) == (2, 1, 1, 2)
+
+
+def test_soft_deleting_a_task_keeps_its_links_and_history(postgresql, world):
+    ann = world["ann"]
+    postgresql.execute("update app.tasks set deleted_at = now() where id = %s", [ann["tasks"][0]])
+    assert counts(postgresql, ann["id"]) == (2, 2, 3, 3)  # + one 'deleted' event
+
+
+def test_a_linked_task_cannot_change_owner(postgresql, world):
+    from tests.support import refused
+
+    with refused(postgresql, "23503", "task_tags_user_id_task_id_fkey"):
+        postgresql.execute(
+            "update app.tasks set user_id = %s where id = %s", [world["bob"]["id"], world["ann"]["tasks"][0]]
+        )

@@ -1,0 +1,45 @@
+"""app.task_tags: a task and a tag can only be linked when they belong to the
+same user, and that is enforced by composite keys, not only by policies."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import new_tag, new_task, new_user, refused
+
+LINK = "insert into app.task_tags (user_id, task_id, tag_id) values (%s, %s, %s)"
+
+
+@pytest.fixture
+def two_users(postgresql):
+    ann, bob = new_user(postgresql), new_user(postgresql)
+    return {
+        "ann": ann, "ann_task": new_task(postgresql, ann), "ann_tag": new_tag(postgresql, ann),
+        "bob": bob, "bob_task": new_task(postgresql, bob), "bob_tag": new_tag(postgresql, bob),
+    }
+
+
+def test_task_tags_links_a_task_and_a_tag_of_the_same_user(postgresql, two_users):
+    u = two_users
+    postgresql.execute(LINK, [u["ann"], u["ann_task"], u["ann_tag"]])
+    with refused(postgresql, "23505", "task_tags_pkey"):
+        postgresql.execute(LINK, [u["ann"], u["ann_task"], u["ann_tag"]])
+
+
+def test_task_tags_user_id_tag_id_fkey_refuses_another_users_tag(postgresql, two_users):
+    u = two_users
+    with refused(postgresql, "23503", "task_tags_user_id_tag_id_fkey"):
+        postgresql.execute(LINK, [u["ann"], u["ann_task"], u["bob_tag"]])
+
+
+def test_task_tags_user_id_task_id_fkey_refuses_another_users_task(postgresql, two_users):
+    u = two_users
+    with refused(postgresql, "23503", "task_tags_user_id_task_id_fkey"):
+        postgresql.execute(LINK, [u["bob"], u["ann_task"], u["bob_tag"]])
+
+
+def test_task_tags_cannot_be_moved_to_another_user(postgresql, two_users):
+    u = two_users
+    postgresql.execute(LINK, [u["ann"], u["ann_task"], u["ann_tag"]])
+    with refused(postgresql, "23503"):
+        postgresql.execute("update app.task_tags set user_id = %s where task_id = %s", [u["bob"], u["ann_task"]])
