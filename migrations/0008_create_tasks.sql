@@ -1,5 +1,5 @@
 -- Create the tasks table, its indexes and its completion trigger.
--- depends: 0004_create_task_types
+-- depends: 0007_create_task_types
 /*
   Rules kept by the table itself, whatever path a writer takes:
   - the title is 1-255 characters, contains at least one visible character

@@ -1,5 +1,5 @@
 -- Create the shared trigger function that keeps created_at fixed and moves updated_at forward.
--- depends: 0001_create_schemas
+-- depends: 0003_create_current_user_id
 /*
   Every table with created_at/updated_at gets a `_100_timestamps` trigger on
   this function (the number fixes the firing order among a table's triggers).

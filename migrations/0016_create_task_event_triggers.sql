@@ -1,5 +1,5 @@
 -- Record task creation, status changes, soft delete, restore and hard delete in task_events.
--- depends: 0008_create_task_events
+-- depends: 0015_secure_task_events
 /*
   Statement-level triggers with transition tables: one insert per statement,
   whatever the number of rows (a bulk load of millions of tasks writes its
@@ -10,12 +10,18 @@
   '' and every name qualified), so history is written although the app role
   may not write task_events itself.
 
-  actor_id is the identity in force; a malformed identity fails the write
-  (fail closed) instead of recording a wrong actor. A hard delete that is the
-  cascade from deleting the user records nothing: that user's history is
-  being deleted too. It is recognised by the user being gone already, not by
-  pg_trigger_depth(): the foreign key's cascade runs its delete with the
-  statement's AFTER triggers deferred to the outer statement, at depth 1.
+  actor_id is the identity in force (app.current_user_id()); a malformed
+  identity fails the write (fail closed) instead of recording a wrong actor.
+  A hard delete that is the cascade from deleting the user records nothing:
+  that user's history is being deleted too. It is recognised by the user
+  being gone already, not by pg_trigger_depth(): the foreign key's cascade
+  runs its delete with the statement's AFTER triggers deferred to the outer
+  statement, at depth 1.
+
+  Under forced row-level security this function (the schema owner's rights)
+  passes task_events' insert policy because the rows it writes belong to the
+  identity in force. A superuser bypasses row-level security; an ordinary
+  owner doing maintenance sets the identity of the user it works for.
 */
 set local lock_timeout = '5s';
 set local statement_timeout = '30s';
@@ -27,7 +33,7 @@ security definer
 set search_path = ''
 as $$
 declare
-  actor uuid := nullif(pg_catalog.current_setting('app.user_id', true), '')::uuid;
+  actor uuid := app.current_user_id();
 begin
   if tg_op = 'INSERT' then
     insert into app.task_events (user_id, task_id, actor_id, kind, new_status)

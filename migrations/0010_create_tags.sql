@@ -1,9 +1,9 @@
 -- Create the tags table.
--- depends: 0005_create_tasks
+-- depends: 0009_secure_tasks
 /*
   A tag name is unique per user case-insensitively (citext), 1-50 characters,
   with a visible character and no control characters: the same text rules
-  as a task title (see 0005 for the list of invisible code points).
+  as a task title (see 0008 for the list of invisible code points).
   (user_id, id) is unique so task_tags can reference a tag with its owner.
 */
 set local lock_timeout = '5s';

@@ -1,9 +1,9 @@
 -- Create the users table and its theme type.
--- depends: 0002_create_timestamps_trigger
+-- depends: 0004_create_timestamps_trigger
 /*
   The theme is a domain over text with a CHECK, not an enum: text equality is
   leakproof, so under row-level security the planner may use it in an index
-  condition (see 0004 for the measurement behind the same choice for tasks).
+  condition (see 0007 for the measurement behind the same choice for tasks).
 
   email is citext: unique case-insensitively through the unique index, and
   compared case-insensitively by every query. The shape check is deliberately

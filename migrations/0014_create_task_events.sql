@@ -1,9 +1,9 @@
 -- Create the append-only task history table.
--- depends: 0007_create_task_tags
+-- depends: 0013_secure_task_tags
 /*
   One row per event, ordered by the identity id: a task's creation, every
   status change (old and new status in one row), soft delete, restore and
-  hard delete. Rows are written by triggers on tasks (0009), never by the app.
+  hard delete. Rows are written by triggers on tasks (0016), never by the app.
 
   task_id has no foreign key on purpose: the history of a hard-deleted task
   stays. actor_id has none either: it records the identity in force when the

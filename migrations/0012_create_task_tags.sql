@@ -1,5 +1,5 @@
 -- Create the task_tags link table.
--- depends: 0006_create_tags
+-- depends: 0011_secure_tags
 /*
   Both foreign keys include user_id, so a task can only be linked to a tag of
   the same user: enforced by keys, whatever the policies say. Deleting the

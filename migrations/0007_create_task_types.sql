@@ -1,5 +1,5 @@
 -- Create the task status and task priority types.
--- depends: 0003_create_users
+-- depends: 0006_secure_users
 /*
   Domains over text with a CHECK, not enums, and this is measured, not taste:
   under row-level security the planner may put a qual into an index condition

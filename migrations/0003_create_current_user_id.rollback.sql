@@ -1,0 +1,7 @@
+-- Drop app.current_user_id().
+-- squawk-ignore-file ban-drop-function
+-- (A rollback exists to drop what its migration created.)
+set local lock_timeout = '5s';
+set local statement_timeout = '30s';
+
+drop function app.current_user_id();
