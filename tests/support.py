@@ -117,20 +117,22 @@ _NOT_YOYO = "c.relname not like '\\_yoyo%' and c.relname not like 'yoyo\\_%'"
 
 CATALOG_QUERIES: dict[str, str] = {
     "schemas": f"""
-        select n.nspname, pg_get_userbyid(n.nspowner), n.nspacl::text, obj_description(n.oid, 'pg_namespace')
+        select n.nspname, pg_get_userbyid(n.nspowner), coalesce(n.nspacl, acldefault('n', n.nspowner))::text,
+               obj_description(n.oid, 'pg_namespace')
         from pg_namespace n where {_USER_SCHEMAS} order by 1""",
     "extensions": """
         select e.extname, e.extversion, n.nspname
         from pg_extension e join pg_namespace n on n.oid = e.extnamespace order by 1""",
     "relations": f"""
-        select n.nspname, c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity, c.relacl::text,
+        select n.nspname, c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity,
+               coalesce(c.relacl, acldefault((case when c.relkind = 'S' then 's' else 'r' end)::"char", c.relowner))::text,
                obj_description(c.oid, 'pg_class'),
                case when c.relkind in ('v', 'm') then pg_get_viewdef(c.oid) end
         from pg_class c join pg_namespace n on n.oid = c.relnamespace
         where {_USER_SCHEMAS} and {_NOT_YOYO} order by 1, 2""",
     "columns": f"""
         select n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-               pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated, a.attacl::text,
+               pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated, nullif(a.attacl, '{{}}')::text,
                col_description(c.oid, a.attnum)
         from pg_attribute a
         join pg_class c on c.oid = a.attrelid
@@ -154,7 +156,7 @@ CATALOG_QUERIES: dict[str, str] = {
     "functions": f"""
         select n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.prokind,
                case when p.prokind <> 'a' then pg_get_functiondef(p.oid) end,
-               pg_get_userbyid(p.proowner), p.proacl::text, obj_description(p.oid, 'pg_proc')
+               pg_get_userbyid(p.proowner), coalesce(p.proacl, acldefault('f', p.proowner))::text, obj_description(p.oid, 'pg_proc')
         from pg_proc p join pg_namespace n on n.oid = p.pronamespace
         where {_USER_SCHEMAS} order by 1, 2, 3""",
     "triggers": f"""
@@ -167,7 +169,7 @@ CATALOG_QUERIES: dict[str, str] = {
         from pg_policies order by 1, 2, 3""",
     "types": f"""
         select n.nspname, t.typname, t.typtype, format_type(t.typbasetype, t.typtypmod), t.typnotnull,
-               t.typacl::text, obj_description(t.oid, 'pg_type'),
+               coalesce(t.typacl, acldefault('T', t.typowner))::text, obj_description(t.oid, 'pg_type'),
                (select array_agg(e.enumlabel order by e.enumsortorder) from pg_enum e where e.enumtypid = t.oid)::text
         from pg_type t join pg_namespace n on n.oid = t.typnamespace
         left join pg_class c on c.oid = t.typrelid
@@ -178,7 +180,7 @@ CATALOG_QUERIES: dict[str, str] = {
                d.defaclacl::text
         from pg_default_acl d order by 1, 2, 3""",
     "database": """
-        select datacl::text from pg_database where datname = current_database()""",
+        select coalesce(datacl, acldefault('d', datdba))::text from pg_database where datname = current_database()""",
 }
 
 
@@ -187,6 +189,9 @@ def catalog_snapshot(conn: psycopg.Connection) -> dict[str, list[tuple]]:
 
     Two snapshots are equal exactly when no schema object, grant, policy or
     comment differs, which is what an up → down test needs to compare.
+    Privileges are compared by meaning: a never-touched ACL (null) is shown
+    as the default it stands for, so "granted, then revoked" equals "never
+    granted".
     """
     return {name: conn.execute(query).fetchall() for name, query in CATALOG_QUERIES.items()}
 

@@ -9,6 +9,7 @@ import subprocess
 import time
 
 import psutil
+import psycopg
 import pytest
 
 from tests.support import assert_one_line_error, run_cli
@@ -96,3 +97,30 @@ def test_remove_stale_pidfile_keeps_a_live_servers_file(data_dir):
     assert _cli(data_dir, "status").returncode == 0
     assert server.remove_stale_pidfile(data_dir) is False
     assert (data_dir / "postmaster.pid").exists()
+
+
+def _roles(data_dir) -> list[str]:
+    url = server.EmbeddedServer(data_dir, 5432).url("postgres")
+    with psycopg.connect(url, autocommit=True) as conn:
+        return [r[0] for r in conn.execute("select rolname from pg_roles where rolname like 'todo\\_%' order by 1")]
+
+
+def test_rollback_drops_the_roles_only_when_no_other_database_uses_them(data_dir):
+    assert _cli(data_dir, "migrate").returncode == 0
+    assert _roles(data_dir) == ["todo_app", "todo_auth", "todo_readonly"]
+    result = _cli(data_dir, "rollback", "--all")
+    assert result.returncode == 0, result.stderr
+    assert _roles(data_dir) == []  # this server has no other database using them
+
+    assert _cli(data_dir, "migrate").returncode == 0
+    url = server.EmbeddedServer(data_dir, 5432).url("postgres")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("create database other_app")
+        conn.execute("grant connect on database other_app to todo_readonly")
+    try:
+        assert _cli(data_dir, "rollback", "--all").returncode == 0
+        # todo_readonly is still used by another database: kept. The others are used nowhere: dropped.
+        assert _roles(data_dir) == ["todo_readonly"]
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("drop database other_app")

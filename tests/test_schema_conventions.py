@@ -129,3 +129,18 @@ def test_every_function_pins_its_search_path_and_definers_pin_it_empty(postgresq
         assert config and any(c.startswith("search_path=") for c in config), name
         if definer:
             assert 'search_path=""' in config, (name, config)
+
+
+def test_every_policy_has_a_comment_and_a_conventional_name(postgresql):
+    policies = _rows(
+        postgresql,
+        """
+        select c.relname, p.polname, obj_description(p.oid, 'pg_policy')
+        from pg_policy p join pg_class c on c.oid = p.polrelid
+        where c.relnamespace = 'app'::regnamespace
+        """,
+    )
+    assert policies
+    assert [p for p in policies if p[2] is None] == []
+    pattern = r"{}_(select|insert|update|delete|all)_(own|auth)"
+    assert [p for p in policies if not re.fullmatch(pattern.format(p[0]), p[1])] == []

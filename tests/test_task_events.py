@@ -121,7 +121,11 @@ def test_the_maintenance_setting_does_not_open_history_to_another_role(postgresq
     postgresql.execute(sql.SQL("create role {}").format(sql.Identifier(role)))
     postgresql.execute(sql.SQL("grant usage on schema app to {}").format(sql.Identifier(role)))
     postgresql.execute(sql.SQL("grant select, delete on app.task_events to {}").format(sql.Identifier(role)))
+    postgresql.execute(
+        sql.SQL("grant execute on function app.current_user_id() to {}").format(sql.Identifier(role))
+    )
     postgresql.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
+    _identify(postgresql, owner)  # row-level security: the role sees the owner's history
     postgresql.execute("set local tododb.history_maintenance = 'on'")
     assert postgresql.execute("select count(*) from app.task_events").fetchone() == (1,)
     with refused(postgresql, "23000", "task_events_append_only"):

@@ -1,0 +1,109 @@
+"""app.current_user_id(): fail closed when unset, refuse a malformed identity,
+evaluated once per statement, and never outliving its transaction."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import psycopg
+import pytest
+
+from tests.support import PARAMS, acting_as, db_url, new_user, refused
+
+USER_TABLES = ["users", "tasks", "tags", "task_tags", "task_events"]
+
+
+def test_current_user_id_is_null_when_unset_or_empty_and_the_uuid_when_set(postgresql):
+    assert postgresql.execute("select app.current_user_id()").fetchone() == (None,)
+    postgresql.execute("select set_config('app.user_id', '', true)")
+    assert postgresql.execute("select app.current_user_id()").fetchone() == (None,)
+    user_id = uuid.uuid4()
+    postgresql.execute("select set_config('app.user_id', %s, true)", [str(user_id)])
+    assert postgresql.execute("select app.current_user_id()").fetchone() == (user_id,)
+
+
+@pytest.mark.parametrize("malformed", ["42", "not-a-uuid", "' or true --", "{00000000-0000-0000-0000-000000000000}"])
+def test_current_user_id_refuses_a_malformed_identity(postgresql, malformed):
+    postgresql.execute("select set_config('app.user_id', %s, true)", [malformed])
+    with refused(postgresql, "22P02"):
+        postgresql.execute("select app.current_user_id()")
+
+
+@pytest.mark.parametrize("table", USER_TABLES)
+def test_a_malformed_identity_is_an_error_on_every_table_never_a_wider_view(postgresql, table):
+    new_user(postgresql)
+    with acting_as(postgresql, "todo_app", "not-a-uuid") as conn:
+        with refused(conn, "22P02"):
+            conn.execute(f"select count(*) from app.{table}")
+
+
+def _calls(conn) -> int:
+    return conn.execute(
+        "select coalesce(pg_stat_get_xact_function_calls('app.current_user_id()'::regprocedure), 0)"
+    ).fetchone()[0]
+
+
+def test_policies_evaluate_the_identity_once_per_statement_not_per_row(postgresql):
+    owner = new_user(postgresql)
+    postgresql.execute(
+        "insert into app.tasks (user_id, title) select %s, 'task ' || i from generate_series(1, 300) as i", [owner]
+    )
+    postgresql.execute("set local track_functions = 'all'")  # superuser-only: before switching role
+    postgresql.execute("set local enable_indexscan = off")
+    postgresql.execute("set local enable_bitmapscan = off")  # a sequential scan: every row meets the policy
+
+    def calls_for_one_select() -> int:
+        with acting_as(postgresql, "todo_app", owner) as conn:
+            before = _calls(conn)
+            assert conn.execute("select count(*) from app.tasks").fetchone() == (300,)
+            return _calls(conn) - before
+
+    assert calls_for_one_select() == 1
+
+    # The measurement bites: without the (select ...) wrapper it is once per row.
+    with postgresql.transaction(force_rollback=True):
+        postgresql.execute("alter policy tasks_select_own on app.tasks using (user_id = app.current_user_id())")
+        assert calls_for_one_select() >= 300
+
+
+def test_explain_shows_the_identity_as_an_initplan_in_the_index_condition(postgresql):
+    """Text equality is leakproof, so the status filter joins the identity in
+    the index condition, ahead of the policy (see 0007_create_task_types)."""
+    owner, other = new_user(postgresql), new_user(postgresql)
+    for user in (owner, other):
+        postgresql.execute(
+            "insert into app.tasks (user_id, title, status) "
+            "select %s, 'task ' || i, case when i %% 10 = 0 then 'pending' else 'completed' end "
+            "from generate_series(1, 3000) as i",
+            [user],
+        )
+    postgresql.execute("analyze app.tasks")
+    query = (
+        "explain select id from app.tasks where status = 'pending' and deleted_at is null "
+        "order by created_at desc, id desc limit 20"
+    )
+    with acting_as(postgresql, "todo_app", owner) as conn:
+        plan = "\n".join(row[0] for row in conn.execute(query))
+    assert "InitPlan" in plan, plan
+    assert "tasks_user_id_status_created_at_idx" in plan, plan
+    index_cond = [line for line in plan.splitlines() if "Index Cond" in line]
+    # PostgreSQL 15 prints the InitPlan's value as $0, 18 as (InitPlan 1).col1.
+    assert index_cond and re.search(r"user_id = (\$0|\(InitPlan 1\))", index_cond[0]), plan
+    assert "status = 'pending'" in index_cond[0], plan
+    assert "current_user_id" not in plan.split("InitPlan")[0], plan  # not called per row
+
+
+def test_identity_set_for_one_transaction_does_not_leak_into_the_next(postgresql):
+    owner = new_user(postgresql)
+    postgresql.commit()
+    with psycopg.connect(db_url(postgresql)) as conn:  # one connection, as a pooler would reuse it
+        with conn.transaction():
+            conn.execute("set local role todo_app")
+            conn.execute("select set_config('app.user_id', %s, true)", [str(owner)])
+            assert conn.execute("select count(*) from app.users").fetchone() == (1,)
+        with conn.transaction():
+            conn.execute("set local role todo_app")
+            assert conn.execute("select current_setting('app.user_id', true)").fetchone()[0] in (None, "")
+            assert conn.execute("select count(*) from app.users").fetchone() == (0,)
+    assert PARAMS.user  # the server the tests use; nothing else to clean: the database is dropped
