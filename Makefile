@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Variables given on the command line (`make migrate DATABASE_URL=...`) are
 # exported to the recipes by make itself, so the tool sees them.
 
-.PHONY: migrate rollback status psql stop lint test
+.PHONY: migrate rollback status psql stop seed health lint test
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -34,9 +34,14 @@ psql: $(STAMP)
 stop: $(STAMP)
 	@$(BIN)/tooling stop
 
+seed: $(STAMP)
+	@$(BIN)/tooling seed
+
+health: $(STAMP)
+	@$(BIN)/tooling health
+
 lint: $(STAMP)
-	$(BIN)/sqlfluff lint migrations queries
-	$(BIN)/squawk migrations/*.sql
+	@$(BIN)/python -m tooling.lint
 
 test: lint
 	$(BIN)/pytest

@@ -98,11 +98,18 @@ where deleted_at is null and status <> 'completed';
 comment on index app.tasks_user_id_due_at_open_idx is
 'Serves the open-tasks-by-due-date and overdue queries.';
 
+-- The bin: soft-deleted tasks, most recently deleted first (and the purge of old ones).
+create index tasks_user_id_deleted_at_bin_idx on app.tasks (user_id, deleted_at desc, id desc)
+where deleted_at is not null;
+
+comment on index app.tasks_user_id_deleted_at_bin_idx is
+'Serves the deleted-tasks (bin) query.';
+
 -- Tasks by status, newest first, keyset; and the dashboard's counts per status.
-create index tasks_user_id_status_created_at_idx on app.tasks (user_id, status, created_at desc, id desc)
+create index tasks_user_id_status_created_at_live_idx on app.tasks (user_id, status, created_at desc, id desc)
 where deleted_at is null;
 
-comment on index app.tasks_user_id_status_created_at_idx is
+comment on index app.tasks_user_id_status_created_at_live_idx is
 'Serves the tasks-by-status query (newest first) and the counts per status.';
 
 create function app_private.tg_tasks__completed_at() returns trigger

@@ -5,8 +5,8 @@
   the same user: enforced by keys, whatever the policies say. Deleting the
   task or the tag deletes the link (and deleting the user, through either).
   The primary key (user_id, task_id, tag_id) serves the task's tags and the
-  cascade from tasks; the (user_id, tag_id, task_id) index serves "tasks with
-  a tag" and the cascade from tags.
+  cascade from tasks; the (user_id, tag_id, created_at desc, task_id desc)
+  index serves "tasks with a tag" in order and the cascade from tags.
 */
 set local lock_timeout = '5s';
 set local statement_timeout = '30s';
@@ -33,8 +33,8 @@ comment on constraint task_tags_user_id_task_id_fkey on app.task_tags is
 comment on constraint task_tags_user_id_tag_id_fkey on app.task_tags is
 'The tag exists and belongs to the link''s user.';
 
--- Tasks with a tag, and the cascade when a tag is deleted.
-create index task_tags_user_id_tag_id_idx on app.task_tags (user_id, tag_id, task_id);
+-- Tasks with a tag, most recently tagged first (keyset), and the cascade when a tag is deleted.
+create index task_tags_user_id_tag_id_created_at_idx on app.task_tags (user_id, tag_id, created_at desc, task_id desc);
 
-comment on index app.task_tags_user_id_tag_id_idx is
+comment on index app.task_tags_user_id_tag_id_created_at_idx is
 'Serves the tasks-with-a-tag query and the foreign key to tags.';

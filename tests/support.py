@@ -133,6 +133,7 @@ CATALOG_QUERIES: dict[str, str] = {
     "columns": f"""
         select n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
                pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated, nullif(a.attacl, '{{}}')::text,
+               a.attoptions::text, a.attstattarget,
                col_description(c.oid, a.attnum)
         from pg_attribute a
         join pg_class c on c.oid = a.attrelid

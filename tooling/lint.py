@@ -1,0 +1,55 @@
+"""`make lint`: sqlfluff on migrations/ and queries/, squawk on every migration.
+
+squawk is told that yoyo wraps each migration in a transaction
+(`assume_in_transaction` in .squawk.toml) except the files marked
+`-- transactional: false` (and their rollbacks), which are checked as what they
+are: statements run one by one, outside a transaction.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tooling.config import ROOT
+
+NON_TRANSACTIONAL = re.compile(r"^--\s*transactional\s*:\s*false\s*$", re.MULTILINE | re.IGNORECASE)
+
+
+def _forward_of(path: Path) -> Path:
+    return path.with_name(path.name.replace(".rollback.sql", ".sql"))
+
+
+def split_migrations(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(transactional files, non-transactional files), rollbacks following their migration."""
+    transactional, non_transactional = [], []
+    for path in sorted(folder.glob("*.sql")):
+        forward = _forward_of(path)
+        text = forward.read_text() if forward.exists() else ""
+        (non_transactional if NON_TRANSACTIONAL.search(text) else transactional).append(path)
+    return transactional, non_transactional
+
+
+def main() -> int:
+    bin_dir = Path(sys.executable).parent
+    migrations = ROOT / "migrations"
+    transactional, non_transactional = split_migrations(migrations)
+    runs = [
+        [str(bin_dir / "sqlfluff"), "lint", "migrations", "queries"],
+        [str(bin_dir / "squawk"), *map(str, transactional)],
+    ]
+    if non_transactional:
+        runs.append([str(bin_dir / "squawk"), "--no-assume-in-transaction", *map(str, non_transactional)])
+    failed = False
+    for command in runs:
+        files = sum(arg.endswith(".sql") for arg in command)
+        shown = " ".join(arg for arg in command[1:] if not arg.endswith(".sql"))
+        print(f"$ {Path(command[0]).name} {shown}" + (f" ({files} files)" if files else ""), flush=True)
+        failed |= subprocess.run(command, cwd=ROOT).returncode != 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
