@@ -1,7 +1,7 @@
 """The command line: parse arguments, call the module that does the work.
 
 Mirrors the Makefile (`migrate`, `rollback [--all]`, `status`, `psql`,
-`stop`).  A failure the user can fix ends as one line on stderr and exit
+`stop`, `seed`, `health`).  A failure the user can fix ends as one line on stderr and exit
 status 1; Ctrl-C ends with 130.
 """
 
@@ -59,6 +59,31 @@ def cmd_psql(args: argparse.Namespace, settings: Settings) -> None:
     os.execv(psql, [str(psql), url, *args.psql_args])
 
 
+def cmd_seed(args: argparse.Namespace, settings: Settings) -> None:
+    url = database_url(settings)
+    if args.users is None and args.tasks is None:
+        from tooling.seed import seed
+
+        seed(url)
+        return
+    if args.users is None or args.tasks is None:
+        raise ToolError("the bulk generator needs both --users and --tasks")
+    from tooling.generate import load
+
+    report = load(url, args.users, args.tasks, seed=args.seed)
+    print(
+        f"loaded {report.users:,} users and {report.tasks:,} tasks in {report.seconds:.1f} s"
+        f" ({report.tasks_per_second:,.0f} tasks/s, history and links included; analyzed)"
+    )
+
+
+def cmd_health(args: argparse.Namespace, settings: Settings) -> None:
+    from tooling.pool import health
+
+    result = health(database_url(settings))
+    print(f"ok: PostgreSQL {result.server_version}, round trip {result.round_trip_ms:.2f} ms")
+
+
 def cmd_stop(args: argparse.Namespace, settings: Settings) -> None:
     if settings.database_url:
         print("DATABASE_URL is set: that server is not ours to stop; stopping the embedded one if it runs")
@@ -79,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     psql = sub.add_parser("psql", help="open psql on the configured database (extra arguments go to psql)")
     psql.set_defaults(func=cmd_psql)
     sub.add_parser("stop", help="stop the embedded server").set_defaults(func=cmd_stop)
+    seed = sub.add_parser("seed", help="load the development data, or bulk data with --users and --tasks")
+    seed.add_argument("--users", type=int, help="bulk: number of users")
+    seed.add_argument("--tasks", type=int, help="bulk: number of tasks")
+    seed.add_argument("--seed", type=int, default=1, help="bulk: the random seed (same seed, same data)")
+    seed.set_defaults(func=cmd_seed)
+    sub.add_parser("health", help="check the connection: server version and round trip").set_defaults(
+        func=cmd_health
+    )
     return parser
 
 
