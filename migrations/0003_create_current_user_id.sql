@@ -8,38 +8,32 @@
 
   - unset or empty: null, "no user": every policy compares against null and
     matches nothing (fail closed);
-  - not a canonical uuid: an error (22P02) with a hint, never a wider view.
+  - not a uuid: the cast fails with invalid_text_representation (22P02),
+    "invalid input syntax for type uuid", never a wider view.
 
   Policies call it as `(select app.current_user_id())`: the planner runs it
   once per statement as an InitPlan, not once per row, and the result can be
   an index condition.
+
+  It is plain SQL with no `set search_path` clause, unlike the other
+  functions: it is SECURITY INVOKER and names only pg_catalog, so there is
+  nothing to hijack, and a SET clause makes every call save and restore the
+  settings. Measured on the open-tasks page of a heavy user (200,000 tasks,
+  execution p50 under RLS vs. the owner with an explicit user_id): 1.64x with
+  a plpgsql version pinning search_path, 1.04x with this one.
 */
 set local lock_timeout = '5s';
 set local statement_timeout = '30s';
 
 create function app.current_user_id() returns uuid
-language plpgsql
+language sql
 stable
 parallel safe
-set search_path = ''
 as $$
-declare
-  raw text := pg_catalog.current_setting('app.user_id', true);
-begin
-  if raw is null or raw = '' then
-    return null;
-  end if;
-  if raw !~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' then
-    raise exception 'app.user_id is not a user id: "%"', pg_catalog.left(raw, 40)
-      using
-        errcode = 'invalid_text_representation',
-        hint = 'Set it per transaction with set_config(''app.user_id'', <uuid>, true), or leave it empty.';
-  end if;
-  return raw::uuid;
-end;
+  select nullif(pg_catalog.current_setting('app.user_id', true), '')::uuid;
 $$;
 
 comment on function app.current_user_id() is
-'The end user of this transaction (setting app.user_id): null when unset or empty; an error when malformed.';
+'The end user of this transaction (setting app.user_id): null when unset or empty; 22P02 when not a uuid.';
 
 grant execute on function app.current_user_id() to todo_app, todo_readonly, todo_auth;
