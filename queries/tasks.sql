@@ -8,8 +8,8 @@
 -- Open (not completed, not deleted) tasks by due date, undated last, id as tie-breaker.
 -- Cursor: the last row's (due_at, id); an undated last row passes due_at null.
 -- First page: after_due_at = '-infinity', after_id = '00000000-0000-0000-0000-000000000000'.
--- Served by tasks_user_id_due_at_open_idx: two ordered ranges of it (dated rows
--- after the cursor, then undated rows), each stopping at page_size.
+-- Served by tasks_user_id_due_at_open_idx (dated rows after the cursor, in order)
+-- and tasks_user_id_undated_open_idx (then the undated ones), each stopping at page_size.
 (
   select
     t.id,

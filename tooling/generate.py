@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg.types.numeric import Int8
 from tqdm import tqdm
 
 from tooling.config import ROOT
@@ -143,7 +144,9 @@ def _parameters(users: int, tasks: int, seed: int, settings_file: Path) -> dict[
     heavy_users = max(1, round(users * u["heavy_share"]))
     # Heavy users take at most half of the tasks, so small loads stay skewed, not absurd.
     heavy_tasks = min(u["heavy_tasks"], tasks // (2 * heavy_users)) if tasks else 0
-    return {
+    # Integers go to the server as bigint: psycopg would send small ones as
+    # smallint, and products such as heavy_users * heavy_tasks would overflow.
+    return {key: Int8(value) if isinstance(value, int) and not isinstance(value, bool) else value for key, value in {
         "seed": seed,
         "users": users,
         "heavy_users": heavy_users,
@@ -155,7 +158,7 @@ def _parameters(users: int, tasks: int, seed: int, settings_file: Path) -> dict[
         "password_hash": PASSWORD_HASH,
         **{key: t[key] for key in t},
         **{key: links[key] for key in links},
-    }
+    }.items()}
 
 
 def load(
@@ -181,7 +184,7 @@ def load(
             for lo in range(0, tasks, batch_size):
                 hi = min(lo + batch_size, tasks)
                 with conn.transaction():
-                    conn.execute(TASKS_SQL, params | {"lo": lo, "hi": hi})
+                    conn.execute(TASKS_SQL, params | {"lo": Int8(lo), "hi": Int8(hi)})
                 bar.update(hi - lo)
         for table in ("users", "tags", "tasks", "task_tags", "task_events"):
             conn.execute(f"vacuum (analyze) app.{table}")
