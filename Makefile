@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Variables given on the command line (`make migrate DATABASE_URL=...`) are
 # exported to the recipes by make itself, so the tool sees them.
 
-.PHONY: migrate rollback status psql stop seed health lint test
+.PHONY: migrate rollback status psql stop seed health bench lint test
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -39,6 +39,10 @@ seed: $(STAMP)
 
 health: $(STAMP)
 	@$(BIN)/tooling health
+
+# BENCH_TASKS=20000 for a quick run (default 2,000,000).
+bench: $(STAMP)
+	@$(BIN)/tooling bench
 
 lint: $(STAMP)
 	@$(BIN)/python -m tooling.lint

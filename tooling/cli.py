@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
+import time
 from pathlib import Path
 
 import psycopg
 
 from tooling import migrate, server
-from tooling.config import Settings, describe_target, load_settings
+from tooling.config import ROOT, Settings, describe_target, load_settings
 from tooling.errors import ToolError, one_line
 from tooling.target import database_url
 
@@ -73,7 +75,8 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> None:
     report = load(url, args.users, args.tasks, seed=args.seed)
     print(
         f"loaded {report.users:,} users and {report.tasks:,} tasks in {report.seconds:.1f} s"
-        f" ({report.tasks_per_second:,.0f} tasks/s, history and links included; analyzed)"
+        f" ({report.tasks_per_second:,.0f} tasks/s, history and links included; analyzed);"
+        f" peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
     )
 
 
@@ -82,6 +85,19 @@ def cmd_health(args: argparse.Namespace, settings: Settings) -> None:
 
     result = health(database_url(settings))
     print(f"ok: PostgreSQL {result.server_version}, round trip {result.round_trip_ms:.2f} ms")
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
+    from tooling import bench
+
+    started = time.perf_counter()
+    report = bench.run(settings, tasks=args.tasks, seed=args.seed, runs=args.runs,
+                       pgbench_seconds=args.pgbench_seconds)
+    print(bench.markdown(report), end="")
+    path = bench.write_results(report)
+    print(f"results: {path.relative_to(ROOT)} (and latest.json); {time.perf_counter() - started:.0f} s in all")
+    if report.failures:
+        raise ToolError("benchmark budgets missed: " + "; ".join(report.failures))
 
 
 def cmd_stop(args: argparse.Namespace, settings: Settings) -> None:
@@ -112,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("health", help="check the connection: server version and round trip").set_defaults(
         func=cmd_health
     )
+    bench = sub.add_parser("bench", help="benchmark the named queries on a large generated data set")
+    bench.add_argument("--tasks", type=int, default=int(os.environ.get("BENCH_TASKS") or 2_000_000))
+    bench.add_argument("--seed", type=int, default=1)
+    bench.add_argument("--runs", type=int, default=200, help="measured runs per query")
+    bench.add_argument("--pgbench-seconds", type=int, default=int(os.environ.get("BENCH_PGBENCH_SECONDS") or 20))
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -1,0 +1,348 @@
+"""`make bench`: the named queries against a large generated data set, with budgets.
+
+1. Creates a scratch database on the configured server (the embedded one by
+   default), migrates it and loads BENCH_TASKS tasks (default 2,000,000) for
+   one user per 100 tasks with the bulk generator.
+2. Draws users with a fixed seed, heavy users (thousands of tasks) a fifth of
+   the draw, and runs every read query many times as todo_app under row-level
+   security, and the same SQL as the owner with an explicit user_id filter
+   (the RLS overhead); then every write query, each in a rolled-back
+   transaction. Times are the server's: EXPLAIN (ANALYZE, TIMING OFF)
+   execution time, triggers included; planning time is reported beside it.
+3. Runs pgbench with the app's mix (bench/app_mix.pgbench), 16 clients.
+4. Prints the table, writes bench/results/latest.{json,md} and exits 1 when a
+   budget in bench/budgets.toml is missed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import re
+import statistics
+import subprocess
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from tooling import generate, migrate, server
+from tooling.config import ROOT, Settings
+from tooling.errors import ToolError, one_line
+from tooling.queries import FIRST_ASC, FIRST_DESC, QUERIES
+
+BENCH_DIR = ROOT / "bench"
+RESULTS_DIR = BENCH_DIR / "results"
+SCRATCH_DB = "tododb_bench"
+DRAWN_USERS = 50
+HEAVY_SHARE = 0.2
+HEAVY_MIN_TASKS = 1000
+
+# How each read query is called for a drawn user (u: the user's sample rows).
+READS = {
+    "open_tasks_by_due_date": lambda u: {"after_due_at": FIRST_ASC[0], "after_id": FIRST_ASC[1], "page_size": 50},
+    "open_tasks_by_due_date (page 5)": lambda u: u["open_page5"],
+    "overdue_tasks": lambda u: {"after_due_at": FIRST_ASC[0], "after_id": FIRST_ASC[1], "page_size": 50},
+    "tasks_by_status": lambda u: {"status": "pending", "after_created_at": FIRST_DESC[0], "after_id": FIRST_DESC[1],
+                                  "page_size": 50},
+    "deleted_tasks": lambda u: {"after_deleted_at": FIRST_DESC[0], "after_id": FIRST_DESC[1], "page_size": 50},
+    "get_task": lambda u: {"task_id": u["task"]},
+    "tasks_with_tag": lambda u: {"tag_id": u["tag"], "after_tagged_at": FIRST_DESC[0], "after_id": FIRST_DESC[1],
+                                 "page_size": 50},
+    "count_tasks_by_status": lambda u: {},
+    "count_overdue_tasks": lambda u: {},
+    "list_tags": lambda u: {},
+    "current_user_profile": lambda u: {},
+}
+WRITES = {
+    "create_task": lambda u: {"title": "bench", "description": None, "priority": "high", "due_at": None,
+                              "estimated_hours": None},
+    "update_task": lambda u: {"task_id": u["task"], "title": "renamed", "description": "x", "priority": "low",
+                              "due_at": None, "estimated_hours": None},
+    "set_task_status": lambda u: {"task_id": u["task"], "status": "completed" if u["task_status"] != "completed"
+                                  else "pending"},
+    "soft_delete_task": lambda u: {"task_id": u["task"]},
+    "restore_task": lambda u: {"task_id": u["deleted_task"]},
+    "create_tag": lambda u: {"name": "bench tag"},
+    "tag_task": lambda u: {"task_id": u["task"], "tag_id": u["other_tag"]},
+    "untag_task": lambda u: {"task_id": u["tagged_task"], "tag_id": u["tag"]},
+    "set_theme": lambda u: {"theme": "dark"},
+}
+# The owner's version of a read: the same SQL with each user-data table narrowed to the user.
+OWNER_FILTERS = {
+    "from app.tasks as t": "from (select * from app.tasks where user_id = %(bench_user)s) as t",
+    "join app.tasks as t": "join (select * from app.tasks where user_id = %(bench_user)s) as t",
+    "from app.task_tags as tt": "from (select * from app.task_tags where user_id = %(bench_user)s) as tt",
+    "from app.tags as g": "from (select * from app.tags where user_id = %(bench_user)s) as g",
+    "from app.users as u": "from (select * from app.users where id = %(bench_user)s) as u",
+}
+
+
+@dataclass
+class Result:
+    query: str
+    kind: str
+    runs: int
+    p50: float
+    p95: float
+    p99: float
+    planning_p50: float
+    rows: float
+    owner_p50: float | None = None
+    owner_planning_p50: float | None = None
+    budget_p95: float | None = None
+
+    @property
+    def rls_ratio(self) -> float | None:
+        return self.p50 / self.owner_p50 if self.owner_p50 else None
+
+
+@dataclass
+class Report:
+    tasks: int
+    users: int
+    load_seconds: float
+    machine: str
+    started: str
+    results: list[Result] = field(default_factory=list)
+    pgbench: dict[str, float] = field(default_factory=dict)
+    rls_overhead: float = 0.0
+    rls_overhead_with_planning: float = 0.0
+    peak_rss_mb: float = 0.0
+    judged: bool = False
+    failures: list[str] = field(default_factory=list)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (the bulk load runs in it), in MB."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def _owner_sql(query_sql: str) -> str:
+    text = query_sql
+    for plain, narrowed in OWNER_FILTERS.items():
+        text = text.replace(plain, narrowed)
+    return text
+
+
+def _explain(conn: psycopg.Connection, query_sql: str, params: dict) -> tuple[float, float, float]:
+    plan = conn.execute("explain (analyze, timing off, format json) " + query_sql, params).fetchone()[0][0]
+    return plan["Execution Time"], plan["Planning Time"], plan["Plan"].get("Actual Rows", 0)
+
+
+def _sample(conn: psycopg.Connection, seed: int) -> list[dict]:
+    """Draw users (a fifth heavy) and, for each, the rows the queries need."""
+    counts = conn.execute("select user_id, count(*) from app.tasks group by user_id order by user_id").fetchall()
+    heavy = [u for u, n in counts if n >= HEAVY_MIN_TASKS]
+    light = [u for u, n in counts if n < HEAVY_MIN_TASKS]
+    rng = random.Random(seed)
+    n_heavy = min(len(heavy), max(1, round(DRAWN_USERS * HEAVY_SHARE)))
+    drawn = rng.sample(heavy, n_heavy) + rng.sample(light, min(len(light), DRAWN_USERS - n_heavy))
+    users = []
+    for user_id in drawn:
+        task = conn.execute(
+            "select id, status from app.tasks where user_id = %s and deleted_at is null order by id limit 1", [user_id]
+        ).fetchone()
+        deleted = conn.execute(
+            "select id from app.tasks where user_id = %s and deleted_at is not null limit 1", [user_id]
+        ).fetchone()
+        link = conn.execute(
+            "select tag_id, task_id from app.task_tags where user_id = %s order by tag_id limit 1", [user_id]
+        ).fetchone()
+        tags = [t for (t,) in conn.execute("select id from app.tags where user_id = %s order by id", [user_id])]
+        if not (task and link and tags):
+            continue
+        open_rows = conn.execute(
+            "select due_at, id from app.tasks where user_id = %s and deleted_at is null and status <> 'completed' "
+            "order by due_at, id offset 199 limit 1",
+            [user_id],
+        ).fetchone()
+        users.append({
+            "id": user_id, "heavy": user_id in heavy, "task": task[0], "task_status": task[1],
+            "deleted_task": deleted[0] if deleted else task[0], "tag": link[0], "tagged_task": link[1],
+            "other_tag": next((t for t in tags if t != link[0]), link[0]),
+            "open_page5": {"after_due_at": open_rows[0] if open_rows else FIRST_ASC[0],
+                           "after_id": open_rows[1] if open_rows else FIRST_ASC[1], "page_size": 50},
+        })
+    if not users:
+        raise ToolError("the bench data has no user with tasks, tags and links to draw")
+    return users
+
+
+def _measure(conn, users, name, query_sql, make_params, runs, as_owner=False) -> list[tuple[float, float, float]]:
+    samples = []
+    for i in range(runs + len(users)):  # the first pass over the users warms the cache and is not counted
+        user = users[i % len(users)]
+        with conn.transaction(force_rollback=True):
+            params = make_params(user)
+            if as_owner:
+                sample = _explain(conn, _owner_sql(query_sql), params | {"bench_user": user["id"]})
+            else:
+                conn.execute("set local role todo_app")
+                conn.execute("select set_config('app.user_id', %s, true)", [str(user["id"])])
+                sample = _explain(conn, query_sql, params)
+        if i >= len(users):
+            samples.append(sample)
+    return samples
+
+
+def _result(name, kind, samples, owner=None, budget=None) -> Result:
+    execution = [s[0] for s in samples]
+    return Result(
+        query=name, kind=kind, runs=len(samples),
+        p50=statistics.median(execution), p95=_percentile(execution, 0.95), p99=_percentile(execution, 0.99),
+        planning_p50=statistics.median(s[1] for s in samples), rows=statistics.mean(s[2] for s in samples),
+        owner_p50=statistics.median(s[0] for s in owner) if owner else None,
+        owner_planning_p50=statistics.median(s[1] for s in owner) if owner else None, budget_p95=budget,
+    )
+
+
+def _pgbench(url: str, users: int, heavy: int, seed: int, seconds: int) -> dict[str, float]:
+    pgbench = server.binaries_dir() / "pgbench"
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    env = {**os.environ, "PGHOST": str(params.get("host", "")), "PGPORT": str(params.get("port", "5432")),
+           "PGUSER": str(params.get("user", "")), "PGDATABASE": str(params.get("dbname", "")),
+           **({"PGPASSWORD": params["password"]} if params.get("password") else {})}
+    command = [str(pgbench), "-n", "-c", "16", "-j", "2", "-T", str(seconds), "-f", str(BENCH_DIR / "app_mix.pgbench"),
+               "-D", f"users={users}", "-D", f"heavy={heavy}", "-D", f"seed={seed}"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ToolError(f"pgbench failed: {one_line(done.stderr)[-300:]}")
+    tps = re.search(r"tps = ([\d.]+)", done.stdout)
+    latency = re.search(r"latency average = ([\d.]+) ms", done.stdout)
+    failed = re.search(r"number of failed transactions: (\d+)", done.stdout)
+    return {"clients": 16, "seconds": seconds, "tps": float(tps.group(1)) if tps else 0.0,
+            "latency_avg_ms": float(latency.group(1)) if latency else 0.0,
+            "failed": int(failed.group(1)) if failed else 0}
+
+
+def _scratch(admin_url: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(SCRATCH_DB)))
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(SCRATCH_DB)))
+
+
+def _urls(settings: Settings) -> tuple[str, str]:
+    if settings.database_url:
+        params = psycopg.conninfo.conninfo_to_dict(settings.database_url)
+        return (psycopg.conninfo.make_conninfo(settings.database_url, dbname="postgres"),
+                psycopg.conninfo.make_conninfo(settings.database_url, dbname=SCRATCH_DB)) if params else ("", "")
+    embedded = server.ensure_running(settings.data_dir)
+    return embedded.url("postgres"), embedded.url(SCRATCH_DB)
+
+
+def load_budgets(path: Path = BENCH_DIR / "budgets.toml") -> dict:
+    """The budgets, checked before any work: a typo must not cost a ten-minute run."""
+    try:
+        budgets = tomllib.loads(path.read_text())
+        for value in (budgets["at_tasks"], budgets["reads"]["p95_ms"], budgets["writes"]["p95_ms"],
+                      budgets["rls"]["max_overhead_p50"]):
+            float(value)
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ToolError(f"{path} is not a valid budgets file: {one_line(repr(exc))}") from None
+    return budgets
+
+
+def run(settings: Settings, tasks: int, seed: int = 1, runs: int = 200, pgbench_seconds: int = 20) -> Report:
+    budgets = load_budgets()
+    admin_url, url = _urls(settings)
+    _scratch(admin_url)
+    migrate.apply_pending(url, settings.migrations_dir, echo=lambda *_: None)
+    users = max(10, tasks // 100)
+    print(f"loading {users:,} users and {tasks:,} tasks into {SCRATCH_DB} ...", flush=True)
+    load = generate.load(url, users=users, tasks=tasks, seed=seed)
+    report = Report(tasks=tasks, users=users, load_seconds=load.seconds, started=datetime.now(timezone.utc).isoformat(
+        timespec="seconds"), machine=f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}")
+    with psycopg.connect(url) as conn:
+        drawn = _sample(conn, seed)
+        print(f"measuring {len(drawn)} users ({sum(u['heavy'] for u in drawn)} heavy), {runs} runs per query ...",
+              flush=True)
+        for name, make in READS.items():
+            query_sql = getattr(QUERIES, name.split(" ")[0]).sql
+            app = _measure(conn, drawn, name, query_sql, make, runs)
+            owner = _measure(conn, drawn, name, query_sql, make, runs, as_owner=True)
+            report.results.append(_result(name, "read", app, owner, budgets["reads"]["p95_ms"]))
+        for name, make in WRITES.items():
+            samples = _measure(conn, drawn, name, getattr(QUERIES, name).sql, make, runs)
+            report.results.append(_result(name, "write", samples, None, budgets["writes"]["p95_ms"]))
+        heavy = conn.execute(
+            "select count(*) from (select user_id from app.tasks group by user_id having count(*) >= %s) as h",
+            [HEAVY_MIN_TASKS],
+        ).fetchone()[0]
+    if pgbench_seconds:
+        print(f"pgbench: the app's mix, 16 clients, {pgbench_seconds} s ...", flush=True)
+        report.pgbench = _pgbench(url, users, max(heavy, 1), seed, pgbench_seconds)
+    reads = [r for r in report.results if r.kind == "read"]
+    report.rls_overhead = sum(r.p50 for r in reads) / sum(r.owner_p50 for r in reads)
+    report.rls_overhead_with_planning = sum(r.p50 + r.planning_p50 for r in reads) / sum(
+        r.owner_p50 + r.owner_planning_p50 for r in reads
+    )
+    report.peak_rss_mb = peak_rss_mb()
+    report.judged = tasks >= budgets["at_tasks"]
+    for r in report.results if report.judged else []:
+        if r.budget_p95 is not None and r.p95 > r.budget_p95:
+            report.failures.append(f"{r.query}: p95 {r.p95:.3f} ms > {r.budget_p95} ms")
+    if report.judged and report.rls_overhead > budgets["rls"]["max_overhead_p50"]:
+        report.failures.append(f"RLS overhead {report.rls_overhead:.2f}x > {budgets['rls']['max_overhead_p50']}x")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(SCRATCH_DB)))
+    return report
+
+
+def markdown(report: Report) -> str:
+    lines = [
+        f"Bench of {report.started}: {report.users:,} users, {report.tasks:,} tasks "
+        f"(loaded in {report.load_seconds:.0f} s), {report.machine}. Server-side execution time in ms "
+        "(EXPLAIN ANALYZE, timing off); reads as todo_app under RLS; owner = same SQL, explicit user_id.",
+        "",
+        "| query | kind | p50 | p95 | p99 | planning p50 | rows | owner p50 | RLS ratio | budget p95 |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in report.results:
+        owner = f"{r.owner_p50:.3f}" if r.owner_p50 else ""
+        ratio = f"{r.rls_ratio:.2f}" if r.rls_ratio else ""
+        lines.append(
+            f"| {r.query} | {r.kind} | {r.p50:.3f} | {r.p95:.3f} | {r.p99:.3f} | {r.planning_p50:.3f} | "
+            f"{r.rows:.1f} | {owner} | {ratio} | {r.budget_p95} |"
+        )
+    lines.append("")
+    lines.append(
+        f"RLS overhead (read mix, sum of p50): {report.rls_overhead:.2f}x on execution time, "
+        f"{report.rls_overhead_with_planning:.2f}x on planning + execution"
+    )
+    lines.append(f"Bulk load: {report.tasks / report.load_seconds:,.0f} tasks/s; peak RSS of the bench process "
+                 f"{report.peak_rss_mb:.0f} MB")
+    if report.pgbench:
+        p = report.pgbench
+        lines.append(
+            f"pgbench (app mix: open-tasks page, counts, create, complete; {p['clients']} clients, "
+            f"{p['seconds']} s): {p['tps']:.0f} TPS, average latency {p['latency_avg_ms']:.2f} ms, "
+            f"{p['failed']} failed"
+        )
+    lines.append("")
+    if not report.judged:
+        lines.append("Budgets: not judged (they apply at the full size; this run is smaller)")
+    else:
+        lines.append("Budgets: " + ("all met" if not report.failures else "MISSED: " + "; ".join(report.failures)))
+    return "\n".join(lines) + "\n"
+
+
+def write_results(report: Report) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    data = asdict(report) | {"results": [asdict(r) | {"rls_ratio": r.rls_ratio} for r in report.results]}
+    (RESULTS_DIR / "latest.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+    (RESULTS_DIR / "latest.md").write_text(markdown(report))
+    return RESULTS_DIR / "latest.md"
