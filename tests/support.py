@@ -112,8 +112,10 @@ def acting_as(conn: psycopg.Connection, role: str, user_id: uuid.UUID | str | No
 # --- catalog snapshot ------------------------------------------------------
 
 _USER_SCHEMAS = "n.nspname not like 'pg\\_%' and n.nspname <> 'information_schema'"
-# yoyo's own bookkeeping changes with every run; it is not part of the schema.
-_NOT_YOYO = "c.relname not like '\\_yoyo%' and c.relname not like 'yoyo\\_%'"
+# The runner's bookkeeping (yoyo's tables, our checksums) changes with every run; it is not the schema.
+_NOT_YOYO = (
+    "c.relname not like '\\_yoyo%' and c.relname not like 'yoyo\\_%' and c.relname not like '\\_tododb%'"
+)
 
 CATALOG_QUERIES: dict[str, str] = {
     "schemas": f"""

@@ -39,7 +39,9 @@ def _print_status(url: str, settings: Settings) -> None:
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
     url = database_url(settings)
-    applied = migrate.apply_pending(url, settings.migrations_dir, settings.lock_wait_seconds)
+    applied = migrate.apply_pending(
+        url, settings.migrations_dir, settings.lock_wait_seconds, accept_edited=args.accept_edited
+    )
     if not applied:
         print("nothing to apply: the database is up to date")
     _print_status(url, settings)
@@ -112,7 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--migrations", type=Path, default=None, metavar="DIR", help="migrations folder (default: ./migrations)"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("migrate", help="apply pending migrations, then print the status").set_defaults(func=cmd_migrate)
+    migrate_parser = sub.add_parser("migrate", help="apply pending migrations, then print the status")
+    migrate_parser.add_argument(
+        "--accept-edited", metavar="ID", help="re-record the checksum of an applied migration edited on purpose"
+    )
+    migrate_parser.set_defaults(func=cmd_migrate)
     rollback = sub.add_parser("rollback", help="roll back the latest migration (or --all)")
     rollback.add_argument("--all", action="store_true", help="roll back every applied migration")
     rollback.set_defaults(func=cmd_rollback)

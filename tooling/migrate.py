@@ -35,6 +35,7 @@ from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
 from yoyo.connections import DatabaseURI
 from yoyo.migrations import Migration, MigrationList, default_migration_table
 
+from tooling import checksums
 from tooling.config import describe_target
 from tooling.errors import ToolError, describe_connect_failure, one_line
 
@@ -110,23 +111,29 @@ class _Backend(PostgresqlPsycopgBackend):
         migration.load()
         if not migration.use_transactions:
             super().apply_one(migration, force=force, mark=mark)
+            with self.transaction():
+                checksums.record(self, migration)
             return
         with self.transaction():
             migration.process_steps(self, "apply", force=force)
             self.log_migration(migration, "apply")
             if mark:
                 self.mark_one(migration, log=False)
+                checksums.record(self, migration)
 
     def rollback_one(self, migration: Migration, force: bool = False) -> None:
         self.ensure_internal_schema_updated()
         migration.load()
         if not migration.use_transactions:
             super().rollback_one(migration, force=force)
+            with self.transaction():
+                checksums.forget(self, migration)
             return
         with self.transaction():
             migration.process_steps(self, "rollback", force=force)
             self.log_migration(migration, "rollback")
             self.unmark_one(migration, log=False)
+            checksums.forget(self, migration)
 
 
 @dataclass(frozen=True)
@@ -178,8 +185,32 @@ def _failure(action: str, migration: Migration, exc: psycopg.Error) -> ToolError
     return ToolError(f"{action} {migration.id} failed and was rolled back, nothing of it is kept: {detail}")
 
 
+def _applied_migrations(backend: _Backend, migrations: MigrationList) -> list[Migration]:
+    applied = set(backend.get_applied_migration_hashes())
+    return [m for m in migrations if m.hash in applied]
+
+
+def _checked(backend: _Backend, migrations: MigrationList, accept: str | None = None) -> None:
+    """Create the checksum table, accept one deliberate edit if asked, then verify every applied file."""
+    backend.ensure_internal_schema_updated()  # yoyo creates its own tables outside any transaction
+    with backend.transaction():
+        checksums.ensure_table(backend)
+        applied = _applied_migrations(backend, migrations)
+        if accept is not None:
+            chosen = [m for m in applied if m.id == accept]
+            if not chosen:
+                raise ToolError(f"--accept-edited {accept}: no applied migration has that id")
+            checksums.record(backend, chosen[0])
+        checksums.verify(backend, applied, adopt=True)
+
+
 def apply_pending(
-    url: str, migrations_dir: Path, lock_wait_seconds: float = 60.0, echo=print, upto: str | None = None
+    url: str,
+    migrations_dir: Path,
+    lock_wait_seconds: float = 60.0,
+    echo=print,
+    upto: str | None = None,
+    accept_edited: str | None = None,
 ) -> list[str]:
     """Apply pending migrations in order (all, or up to and including ``upto``); return their ids."""
     migrations = load_migrations(migrations_dir)
@@ -190,6 +221,7 @@ def apply_pending(
         migrations = migrations.filter(lambda m: ids.index(m.id) <= ids.index(upto))
     applied: list[str] = []
     with open_backend(url, lock_wait_seconds) as backend, backend.lock():
+        _checked(backend, load_migrations(migrations_dir), accept_edited)
         for migration in backend.to_apply(migrations):
             try:
                 backend.apply_one(migration)
@@ -218,6 +250,7 @@ def roll_back(url: str, migrations_dir: Path, every: bool, lock_wait_seconds: fl
     by_hash = {m.hash: m for m in migrations}
     rolled_back: list[str] = []
     with open_backend(url, lock_wait_seconds) as backend, backend.lock():
+        _checked(backend, migrations)
         records = _applied_records(backend)
         if not records:
             raise ToolError("nothing to roll back: no migration is applied to this database")
@@ -241,6 +274,9 @@ def states(url: str, migrations_dir: Path) -> list[MigrationState]:
     migrations = load_migrations(migrations_dir)
     with open_backend(url) as backend:
         records = _applied_records(backend, create=False)
+        if records:
+            applied_hashes = {h for h, _, _ in records}
+            checksums.verify(backend, [m for m in migrations if m.hash in applied_hashes], adopt=False)
     applied = {h: (mid, when) for h, mid, when in records}
     result = [
         MigrationState(m.id, applied.get(m.hash, (None, None))[1], _description(m), True) for m in migrations
