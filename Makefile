@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Variables given on the command line (`make migrate DATABASE_URL=...`) are
 # exported to the recipes by make itself, so the tool sees them.
 
-.PHONY: migrate rollback status psql stop seed health bench lint test
+.PHONY: migrate rollback status psql stop seed health bench schema lint test
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -39,6 +39,9 @@ seed: $(STAMP)
 
 health: $(STAMP)
 	@$(BIN)/tooling health
+
+schema: $(STAMP)
+	@$(BIN)/tooling schema
 
 # BENCH_TASKS=20000 for a quick run (default 2,000,000).
 bench: $(STAMP)

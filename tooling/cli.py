@@ -102,6 +102,18 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
         raise ToolError("benchmark budgets missed: " + "; ".join(report.failures))
 
 
+def cmd_schema(args: argparse.Namespace, settings: Settings) -> None:
+    from tooling import snapshot
+
+    if args.check:
+        if not snapshot.is_current(settings):
+            raise ToolError("schema/schema.sql is stale: run `make schema` and commit the result")
+        print("schema/schema.sql is current")
+        return
+    changed = snapshot.write(settings)
+    print("schema/schema.sql " + ("regenerated" if changed else "unchanged"))
+
+
 def cmd_stop(args: argparse.Namespace, settings: Settings) -> None:
     if settings.database_url:
         print("DATABASE_URL is set: that server is not ours to stop; stopping the embedded one if it runs")
@@ -134,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("health", help="check the connection: server version and round trip").set_defaults(
         func=cmd_health
     )
+    schema = sub.add_parser("schema", help="regenerate schema/schema.sql from a freshly migrated database")
+    schema.add_argument("--check", action="store_true", help="only say whether the committed snapshot is current")
+    schema.set_defaults(func=cmd_schema)
     bench = sub.add_parser("bench", help="benchmark the named queries on a large generated data set")
     bench.add_argument("--tasks", type=int, default=int(os.environ.get("BENCH_TASKS") or 2_000_000))
     bench.add_argument("--seed", type=int, default=1)
