@@ -20,6 +20,7 @@ from psycopg import sql
 
 from tooling import server
 from tooling.config import ROOT, load_settings
+from tooling.pool import act_as
 
 MIGRATIONS_DIR = ROOT / "migrations"
 
@@ -104,8 +105,7 @@ def acting_as(conn: psycopg.Connection, role: str, user_id: uuid.UUID | str | No
     (nor the identity) outlives it.
     """
     with conn.transaction(force_rollback=True):
-        conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
-        conn.execute("select set_config('app.user_id', %s, true)", ["" if user_id is None else str(user_id)])
+        act_as(conn, role, user_id)
         yield conn
 
 

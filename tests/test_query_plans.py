@@ -9,10 +9,10 @@ import json
 
 import psycopg
 import pytest
-from psycopg import sql
 
-from tests.support import PARAMS
+from tests.support import PARAMS, acting_as
 from tooling import generate
+from tooling.scratch import scratch_database
 from tooling.queries import FIRST_ASC, FIRST_DESC, QUERIES, served_by
 
 READ_QUERIES = {
@@ -33,17 +33,10 @@ READ_QUERIES = {
 @pytest.fixture(scope="module")
 def big_db(migrated_proc):
     """A migrated database with 2,000 users and 200,000 tasks, for this module only."""
-    name = "tododb_test_plans"
     admin = PARAMS.url(PARAMS.maintenance_dbname)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("create database {} template {}").format(
-            sql.Identifier(name), sql.Identifier(migrated_proc.template_dbname)))
-    url = PARAMS.url(name)
-    generate.load(url, users=2_000, tasks=200_000, seed=7, progress=False)
-    yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
+    with scratch_database(admin, "tododb_test_plans", template=migrated_proc.template_dbname) as url:
+        generate.load(url, users=2_000, tasks=200_000, seed=7, progress=False)
+        yield url
 
 
 def _nodes(plan):
@@ -81,9 +74,7 @@ def test_read_query_uses_its_index_and_never_scans_tasks(big_db, name):
         for user_id, task_id, tag_id in _sample_users(conn):
             params = dict(READ_QUERIES[name])
             params.update({k: v for k, v in (("task_id", task_id), ("tag_id", tag_id)) if k in params})
-            with conn.transaction(force_rollback=True):
-                conn.execute("set local role todo_app")
-                conn.execute("select set_config('app.user_id', %s, true)", [str(user_id)])
+            with acting_as(conn, "todo_app", user_id):
                 plan = conn.execute("explain (format json) " + query_sql, params).fetchone()[0][0]["Plan"]
             nodes = list(_nodes(plan))
             seq_scans = [n for n in nodes if n["Node Type"] == "Seq Scan" and n.get("Relation Name") == "tasks"]

@@ -3,11 +3,14 @@ nothing; the bulk generator is deterministic, skewed and refuses to load twice."
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import psycopg
 import pytest
 
 from tests.support import PARAMS, acting_as, assert_one_line_error, db_url, run_cli
 from tooling import generate
+from tooling.scratch import scratch_database
 from tooling.queries import FIRST_ASC, QUERIES
 
 CHECKSUM = """
@@ -52,14 +55,10 @@ def test_make_seed_loads_the_development_data_once_through_the_app(postgresql):
 def bulk_dbs(migrated_proc):
     names = ["tododb_test_bulk_a", "tododb_test_bulk_b", "tododb_test_bulk_c"]
     admin = PARAMS.url(PARAMS.maintenance_dbname)
-    with psycopg.connect(admin, autocommit=True) as conn:
+    with ExitStack() as stack:
         for name in names:
-            conn.execute(f'drop database if exists "{name}"')
-            conn.execute(f'create database "{name}" template "{migrated_proc.template_dbname}"')
-    yield [PARAMS.url(name) for name in names]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        for name in names:
-            conn.execute(f'drop database if exists "{name}" with (force)')
+            stack.enter_context(scratch_database(admin, name, template=migrated_proc.template_dbname))
+        yield [PARAMS.url(name) for name in names]  # as URLs: the CLI takes postgresql://
 
 
 def test_bulk_generator_is_deterministic_skewed_and_refuses_a_second_load(bulk_dbs):

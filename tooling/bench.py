@@ -23,19 +23,19 @@ import random
 import re
 import statistics
 import subprocess
-import time
 import tomllib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 from tooling import generate, migrate, server
 from tooling.config import ROOT, Settings
 from tooling.errors import ToolError, one_line
+from tooling.pool import act_as
 from tooling.queries import FIRST_ASC, FIRST_DESC, QUERIES
+from tooling.scratch import scratch_database
 
 BENCH_DIR = ROOT / "bench"
 RESULTS_DIR = BENCH_DIR / "results"
@@ -119,13 +119,6 @@ class Report:
     failures: list[str] = field(default_factory=list)
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (the bulk load runs in it), in MB."""
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
@@ -191,8 +184,7 @@ def _measure(conn, users, name, query_sql, make_params, runs, as_owner=False) ->
             if as_owner:
                 sample = _explain(conn, _owner_sql(query_sql), params | {"bench_user": user["id"]})
             else:
-                conn.execute("set local role todo_app")
-                conn.execute("select set_config('app.user_id', %s, true)", [str(user["id"])])
+                act_as(conn, "todo_app", user["id"])
                 sample = _explain(conn, query_sql, params)
         if i >= len(users):
             samples.append(sample)
@@ -229,19 +221,11 @@ def _pgbench(url: str, users: int, heavy: int, seed: int, seconds: int) -> dict[
             "failed": int(failed.group(1)) if failed else 0}
 
 
-def _scratch(admin_url: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(SCRATCH_DB)))
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(SCRATCH_DB)))
-
-
-def _urls(settings: Settings) -> tuple[str, str]:
+def _admin_url(settings: Settings) -> str:
+    """A connection to the configured server's `postgres` database, to create the scratch one from."""
     if settings.database_url:
-        params = psycopg.conninfo.conninfo_to_dict(settings.database_url)
-        return (psycopg.conninfo.make_conninfo(settings.database_url, dbname="postgres"),
-                psycopg.conninfo.make_conninfo(settings.database_url, dbname=SCRATCH_DB)) if params else ("", "")
-    embedded = server.ensure_running(settings.data_dir)
-    return embedded.url("postgres"), embedded.url(SCRATCH_DB)
+        return psycopg.conninfo.make_conninfo(settings.database_url, dbname="postgres")
+    return server.ensure_running(settings.data_dir).url("postgres")
 
 
 def load_budgets(path: Path = BENCH_DIR / "budgets.toml") -> dict:
@@ -258,8 +242,11 @@ def load_budgets(path: Path = BENCH_DIR / "budgets.toml") -> dict:
 
 def run(settings: Settings, tasks: int, seed: int = 1, runs: int = 200, pgbench_seconds: int = 20) -> Report:
     budgets = load_budgets()
-    admin_url, url = _urls(settings)
-    _scratch(admin_url)
+    with scratch_database(_admin_url(settings), SCRATCH_DB) as url:
+        return _run(url, settings, budgets, tasks, seed, runs, pgbench_seconds)
+
+
+def _run(url: str, settings: Settings, budgets: dict, tasks: int, seed: int, runs: int, pgbench_seconds: int) -> Report:
     migrate.apply_pending(url, settings.migrations_dir, echo=lambda *_: None)
     users = max(10, tasks // 100)
     print(f"loading {users:,} users and {tasks:,} tasks into {SCRATCH_DB} ...", flush=True)
@@ -290,15 +277,13 @@ def run(settings: Settings, tasks: int, seed: int = 1, runs: int = 200, pgbench_
     report.rls_overhead_with_planning = sum(r.p50 + r.planning_p50 for r in reads) / sum(
         r.owner_p50 + r.owner_planning_p50 for r in reads
     )
-    report.peak_rss_mb = peak_rss_mb()
+    report.peak_rss_mb = load.peak_rss_mb
     report.judged = tasks >= budgets["at_tasks"]
     for r in report.results if report.judged else []:
         if r.budget_p95 is not None and r.p95 > r.budget_p95:
             report.failures.append(f"{r.query}: p95 {r.p95:.3f} ms > {r.budget_p95} ms")
     if report.judged and report.rls_overhead > budgets["rls"]["max_overhead_p50"]:
         report.failures.append(f"RLS overhead {report.rls_overhead:.2f}x > {budgets['rls']['max_overhead_p50']}x")
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(SCRATCH_DB)))
     return report
 
 
@@ -323,7 +308,7 @@ def markdown(report: Report) -> str:
         f"RLS overhead (read mix, sum of p50): {report.rls_overhead:.2f}x on execution time, "
         f"{report.rls_overhead_with_planning:.2f}x on planning + execution"
     )
-    lines.append(f"Bulk load: {report.tasks / report.load_seconds:,.0f} tasks/s; peak RSS of the bench process "
+    lines.append(f"Bulk load: {report.tasks / report.load_seconds:,.0f} tasks/s; peak RSS of the loading process "
                  f"{report.peak_rss_mb:.0f} MB")
     if report.pgbench:
         p = report.pgbench

@@ -1,15 +1,14 @@
 """The command line: parse arguments, call the module that does the work.
 
 Mirrors the Makefile (`migrate`, `rollback [--all]`, `status`, `psql`,
-`stop`, `seed`, `health`).  A failure the user can fix ends as one line on stderr and exit
-status 1; Ctrl-C ends with 130.
+`stop`, `seed`, `health`, `schema`, `bench`).  A failure the user can fix ends
+as one line on stderr and exit status 1; Ctrl-C ends with 130.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -78,7 +77,7 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> None:
     print(
         f"loaded {report.users:,} users and {report.tasks:,} tasks in {report.seconds:.1f} s"
         f" ({report.tasks_per_second:,.0f} tasks/s, history and links included; analyzed);"
-        f" peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+        f" peak RSS {report.peak_rss_mb:.0f} MB"
     )
 
 

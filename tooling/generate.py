@@ -16,6 +16,7 @@ users at once.
 
 from __future__ import annotations
 
+import resource
 import time
 import tomllib
 from dataclasses import dataclass
@@ -127,6 +128,7 @@ class LoadReport:
     users: int
     tasks: int
     seconds: float
+    peak_rss_mb: float  # of this Python process: flat, the server does the work
 
     @property
     def tasks_per_second(self) -> float:
@@ -188,4 +190,5 @@ def load(
                 bar.update(hi - lo)
         for table in ("users", "tags", "tasks", "task_tags", "task_events"):
             conn.execute(f"vacuum (analyze) app.{table}")
-    return LoadReport(users, tasks, time.perf_counter() - started)
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    return LoadReport(users, tasks, time.perf_counter() - started, peak_rss_mb)

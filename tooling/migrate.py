@@ -213,16 +213,17 @@ def apply_pending(
     accept_edited: str | None = None,
 ) -> list[str]:
     """Apply pending migrations in order (all, or up to and including ``upto``); return their ids."""
-    migrations = load_migrations(migrations_dir)
+    every = load_migrations(migrations_dir)
+    wanted = every
     if upto is not None:
-        ids = [m.id for m in migrations]
+        ids = [m.id for m in every]
         if upto not in ids:
             raise ToolError(f"no migration {upto!r} in {migrations_dir}")
-        migrations = migrations.filter(lambda m: ids.index(m.id) <= ids.index(upto))
+        wanted = every.filter(lambda m: ids.index(m.id) <= ids.index(upto))
     applied: list[str] = []
     with open_backend(url, lock_wait_seconds) as backend, backend.lock():
-        _checked(backend, load_migrations(migrations_dir), accept_edited)
-        for migration in backend.to_apply(migrations):
+        _checked(backend, every, accept_edited)  # every applied file is verified, not only the wanted ones
+        for migration in backend.to_apply(wanted):
             try:
                 backend.apply_one(migration)
             except psycopg.Error as exc:

@@ -110,14 +110,23 @@ def create_pool(settings: PoolSettings | None = None, *, wait: bool = True) -> C
     return pool
 
 
+def act_as(conn: psycopg.Connection, role: str, user_id: uuid.UUID | str | None) -> None:
+    """Inside the current transaction: switch to ``role`` and set the end user's identity.
+
+    Both are transaction-scoped (`set local`, `set_config(..., true)`), so they
+    end with the transaction. ``user_id`` None means no user: nothing is visible.
+    """
+    conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
+    conn.execute("select set_config('app.user_id', %s, true)", ["" if user_id is None else str(user_id)])
+
+
 @contextmanager
 def as_user(pool: ConnectionPool, user_id: uuid.UUID | str | None, role: str | None = None) -> Iterator[psycopg.Connection]:
     """One transaction acting as ``user_id`` (None: no user, sees nothing) under the app role."""
     role = role or os.environ.get("TODODB_APP_ROLE") or "todo_app"
     with pool.connection() as conn:
         with conn.transaction():
-            conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
-            conn.execute("select set_config('app.user_id', %s, true)", ["" if user_id is None else str(user_id)])
+            act_as(conn, role, user_id)
             yield conn
 
 

@@ -14,10 +14,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 from tooling.config import ROOT
 from tooling.errors import ToolError, one_line
+from tooling.pool import act_as
 from tooling.queries import QUERIES
 
 SEEDS_FILE = ROOT / "seeds" / "development.toml"
@@ -30,11 +30,11 @@ def _load(path: Path) -> dict:
         raise ToolError(f"cannot read the seeds {path}: {one_line(exc)}") from None
 
 
-def _seed_user(conn: psycopg.Connection, user: dict, password_hash: str, today: datetime) -> bool:
+def _seed_user(conn: psycopg.Connection, role: str, user: dict, password_hash: str, today: datetime) -> bool:
     if QUERIES.user_for_login(conn, email=user["email"]) is not None:
         return False
     user_id = QUERIES.sign_up(conn, email=user["email"], name=user.get("name"), password_hash=password_hash)
-    conn.execute("select set_config('app.user_id', %s, true)", [str(user_id)])
+    act_as(conn, role, user_id)  # from here on, the new user
     tags = {name: QUERIES.create_tag(conn, name=name)[0] for name in user.get("tags", [])}
     for task in user.get("tasks", []):
         due = task.get("due_in_days")
@@ -66,8 +66,8 @@ def seed(url: str, path: Path = SEEDS_FILE, role: str = "todo_app", echo=print) 
     with psycopg.connect(url) as conn:
         for user in data["users"]:
             with conn.transaction():
-                conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
-                if _seed_user(conn, user, data["password_hash"], today):
+                act_as(conn, role, None)  # no identity yet: sign-up comes before it
+                if _seed_user(conn, role, user, data["password_hash"], today):
                     created.append(user["email"])
                     echo(f"seeded   {user['email']} ({len(user.get('tasks', []))} tasks)")
                 else:

@@ -21,12 +21,10 @@ import os
 import re
 import subprocess
 
-import psycopg
-from psycopg import sql
-
 from tooling import migrate, server
 from tooling.config import ROOT, Settings
 from tooling.errors import ToolError, one_line
+from tooling.scratch import scratch_database
 
 SNAPSHOT = ROOT / "schema" / "schema.sql"
 HEADER = (
@@ -44,26 +42,17 @@ def normalise(dump: str) -> str:
 
 def generate(settings: Settings) -> str:
     """Migrate a scratch database from nothing and return its normalised dump."""
-    embedded = server.ensure_running(settings.data_dir)
-    scratch = f"tododb_schema_{os.getpid()}"
-    admin = embedded.url("postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(scratch)))
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(scratch)))
-    try:
-        url = embedded.url(scratch)
+    admin = server.ensure_running(settings.data_dir).url("postgres")
+    with scratch_database(admin, f"tododb_schema_{os.getpid()}") as url:
         migrate.apply_pending(url, settings.migrations_dir, echo=lambda *_: None)
         dumped = subprocess.run(
             [str(server.binaries_dir() / "pg_dump"), "--schema-only", "--no-owner", "--schema=app",
              "--schema=app_private", url],
             capture_output=True, text=True,
         )
-        if dumped.returncode != 0:
-            raise ToolError(f"pg_dump failed: {one_line(dumped.stderr)}")
-        return normalise(dumped.stdout)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(scratch)))
+    if dumped.returncode != 0:
+        raise ToolError(f"pg_dump failed: {one_line(dumped.stderr)}")
+    return normalise(dumped.stdout)
 
 
 def write(settings: Settings) -> bool:
