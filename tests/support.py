@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tooling import server
+from tooling import catalog, server
 from tooling.config import ROOT, load_settings
 from tooling.pool import act_as
 
@@ -111,103 +111,9 @@ def acting_as(conn: psycopg.Connection, role: str, user_id: uuid.UUID | str | No
 
 # --- catalog snapshot ------------------------------------------------------
 
-_USER_SCHEMAS = "n.nspname not like 'pg\\_%' and n.nspname <> 'information_schema'"
-# The runner's bookkeeping (yoyo's tables, our checksums) changes with every run; it is not the schema.
-_NOT_YOYO = (
-    "c.relname not like '\\_yoyo%' and c.relname not like 'yoyo\\_%' and c.relname not like '\\_tododb%'"
-)
-
-CATALOG_QUERIES: dict[str, str] = {
-    "schemas": f"""
-        select n.nspname, pg_get_userbyid(n.nspowner), coalesce(n.nspacl, acldefault('n', n.nspowner))::text,
-               obj_description(n.oid, 'pg_namespace')
-        from pg_namespace n where {_USER_SCHEMAS} order by 1""",
-    "extensions": """
-        select e.extname, e.extversion, n.nspname
-        from pg_extension e join pg_namespace n on n.oid = e.extnamespace order by 1""",
-    "relations": f"""
-        select n.nspname, c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity,
-               coalesce(c.relacl, acldefault((case when c.relkind = 'S' then 's' else 'r' end)::"char", c.relowner))::text,
-               obj_description(c.oid, 'pg_class'),
-               case when c.relkind in ('v', 'm') then pg_get_viewdef(c.oid) end
-        from pg_class c join pg_namespace n on n.oid = c.relnamespace
-        where {_USER_SCHEMAS} and {_NOT_YOYO} order by 1, 2""",
-    "columns": f"""
-        select n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-               pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated, nullif(a.attacl, '{{}}')::text,
-               a.attoptions::text, a.attstattarget,
-               col_description(c.oid, a.attnum)
-        from pg_attribute a
-        join pg_class c on c.oid = a.attrelid
-        join pg_namespace n on n.oid = c.relnamespace
-        left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
-        where {_USER_SCHEMAS} and {_NOT_YOYO} and a.attnum > 0 and not a.attisdropped
-        order by 1, 2, 3""",
-    "constraints": f"""
-        select n.nspname, coalesce(c.relname, t.typname), con.conname, con.contype,
-               pg_get_constraintdef(con.oid), obj_description(con.oid, 'pg_constraint')
-        from pg_constraint con
-        join pg_namespace n on n.oid = con.connamespace
-        left join pg_class c on c.oid = con.conrelid
-        left join pg_type t on t.oid = con.contypid
-        where {_USER_SCHEMAS} and (c.relname is null or ({_NOT_YOYO}))
-        order by 1, 2, 3""",
-    "indexes": f"""
-        select n.nspname, c.relname, pg_get_indexdef(i.indexrelid)
-        from pg_index i join pg_class c on c.oid = i.indrelid join pg_namespace n on n.oid = c.relnamespace
-        where {_USER_SCHEMAS} and {_NOT_YOYO} order by 1, 2, 3""",
-    "functions": f"""
-        select n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.prokind,
-               case when p.prokind <> 'a' then pg_get_functiondef(p.oid) end,
-               pg_get_userbyid(p.proowner), coalesce(p.proacl, acldefault('f', p.proowner))::text, obj_description(p.oid, 'pg_proc')
-        from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-        where {_USER_SCHEMAS} order by 1, 2, 3""",
-    "triggers": f"""
-        select n.nspname, c.relname, t.tgname, pg_get_triggerdef(t.oid), t.tgenabled,
-               obj_description(t.oid, 'pg_trigger')
-        from pg_trigger t join pg_class c on c.oid = t.tgrelid join pg_namespace n on n.oid = c.relnamespace
-        where not t.tgisinternal and {_USER_SCHEMAS} order by 1, 2, 3""",
-    "policies": """
-        select schemaname, tablename, policyname, permissive, roles::text, cmd, qual, with_check
-        from pg_policies order by 1, 2, 3""",
-    "types": f"""
-        select n.nspname, t.typname, t.typtype, format_type(t.typbasetype, t.typtypmod), t.typnotnull,
-               coalesce(t.typacl, acldefault('T', t.typowner))::text, obj_description(t.oid, 'pg_type'),
-               (select array_agg(e.enumlabel order by e.enumsortorder) from pg_enum e where e.enumtypid = t.oid)::text
-        from pg_type t join pg_namespace n on n.oid = t.typnamespace
-        left join pg_class c on c.oid = t.typrelid
-        where {_USER_SCHEMAS} and t.typcategory <> 'A' and (c.relkind is null or c.relkind = 'c')
-        order by 1, 2""",
-    "default_privileges": """
-        select pg_get_userbyid(d.defaclrole), d.defaclnamespace::regnamespace::text, d.defaclobjtype,
-               d.defaclacl::text
-        from pg_default_acl d order by 1, 2, 3""",
-    "database": """
-        select coalesce(datacl, acldefault('d', datdba))::text from pg_database where datname = current_database()""",
-}
-
-
-def catalog_snapshot(conn: psycopg.Connection) -> dict[str, list[tuple]]:
-    """Everything a migration may create or grant in this database, as plain rows.
-
-    Two snapshots are equal exactly when no schema object, grant, policy or
-    comment differs, which is what an up → down test needs to compare.
-    Privileges are compared by meaning: a never-touched ACL (null) is shown
-    as the default it stands for, so "granted, then revoked" equals "never
-    granted".
-    """
-    return {name: conn.execute(query).fetchall() for name, query in CATALOG_QUERIES.items()}
-
-
-def snapshot_diff(before: dict[str, list[tuple]], after: dict[str, list[tuple]]) -> dict[str, dict[str, list]]:
-    """Only the rows that differ, per catalog area: readable in an assertion message."""
-    diff = {}
-    for name in before:
-        gone = [row for row in before[name] if row not in after[name]]
-        new = [row for row in after[name] if row not in before[name]]
-        if gone or new:
-            diff[name] = {"only_before": gone, "only_after": new}
-    return diff
+# The catalog reader lives in the tool (drift uses it too); the tests use it under these names.
+catalog_snapshot = catalog.snapshot
+snapshot_diff = catalog.diff
 
 
 def write_migration(folder: Path, name: str, forward: str, rollback: str | None = None) -> None:

@@ -53,7 +53,19 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> None:
-    _print_status(database_url(settings), settings)
+    from tooling import drift
+
+    url = database_url(settings)
+    _print_status(url, settings)
+    found = drift.check(url, settings.migrations_dir)
+    print(found.summary())
+    for line in found.differences:
+        print(f"  {line}")
+    if found.differences:
+        raise ToolError(
+            f"the live database has drifted from its migrations ({len(found.differences)} object(s), listed above):"
+            " undo the manual change, or make it a migration"
+        )
 
 
 def cmd_psql(args: argparse.Namespace, settings: Settings) -> None:
@@ -133,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollback = sub.add_parser("rollback", help="roll back the latest migration (or --all)")
     rollback.add_argument("--all", action="store_true", help="roll back every applied migration")
     rollback.set_defaults(func=cmd_rollback)
-    sub.add_parser("status", help="list applied and pending migrations").set_defaults(func=cmd_status)
+    sub.add_parser("status", help="list applied and pending migrations, and check for drift").set_defaults(func=cmd_status)
     psql = sub.add_parser("psql", help="open psql on the configured database (extra arguments go to psql)")
     psql.set_defaults(func=cmd_psql)
     sub.add_parser("stop", help="stop the embedded server").set_defaults(func=cmd_stop)

@@ -211,10 +211,14 @@ def apply_pending(
     echo=print,
     upto: str | None = None,
     accept_edited: str | None = None,
+    only: set[str] | None = None,
 ) -> list[str]:
-    """Apply pending migrations in order (all, or up to and including ``upto``); return their ids."""
+    """Apply pending migrations in order (all, up to and including ``upto``, or
+    just those with an id in ``only``); return their ids."""
     every = load_migrations(migrations_dir)
     wanted = every
+    if only is not None:
+        wanted = every.filter(lambda m: m.id in only)
     if upto is not None:
         ids = [m.id for m in every]
         if upto not in ids:
@@ -268,6 +272,12 @@ def roll_back(url: str, migrations_dir: Path, every: bool, lock_wait_seconds: fl
             echo(f"rolled back  {migration.id}")
             rolled_back.append(migration.id)
     return rolled_back
+
+
+def applied_ids(url: str) -> list[str]:
+    """The ids of the migrations applied to ``url``, oldest first (read-only)."""
+    with open_backend(url) as backend:
+        return [migration_id for _, migration_id, _ in _applied_records(backend, create=False)]
 
 
 def states(url: str, migrations_dir: Path) -> list[MigrationState]:
