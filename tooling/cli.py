@@ -117,12 +117,13 @@ def cmd_schema(args: argparse.Namespace, settings: Settings) -> None:
     from tooling import snapshot
 
     if args.check:
-        if not snapshot.is_current(settings):
-            raise ToolError("schema/schema.sql is stale: run `make schema` and commit the result")
-        print("schema/schema.sql is current")
+        old = [str(path.relative_to(ROOT)) for path in snapshot.stale(settings)]
+        if old:
+            raise ToolError(f"{' and '.join(old)} stale: run `make schema` and commit the result")
+        print("schema/schema.sql and schema/README.md are current")
         return
-    changed = snapshot.write(settings)
-    print("schema/schema.sql " + ("regenerated" if changed else "unchanged"))
+    changed = [str(path.relative_to(ROOT)) for path in snapshot.write(settings)]
+    print(("regenerated " + " and ".join(changed)) if changed else "schema/schema.sql and schema/README.md unchanged")
 
 
 def cmd_stop(args: argparse.Namespace, settings: Settings) -> None:
@@ -157,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("health", help="check the connection: server version and round trip").set_defaults(
         func=cmd_health
     )
-    schema = sub.add_parser("schema", help="regenerate schema/schema.sql from a freshly migrated database")
+    schema = sub.add_parser("schema", help="regenerate schema/schema.sql and schema/README.md from a freshly migrated database")
     schema.add_argument("--check", action="store_true", help="only say whether the committed snapshot is current")
     schema.set_defaults(func=cmd_schema)
     bench = sub.add_parser("bench", help="benchmark the named queries on a large generated data set")
