@@ -1,7 +1,7 @@
 """The command line: parse arguments, call the module that does the work.
 
 Mirrors the Makefile (`migrate`, `rollback [--all]`, `status`, `psql`,
-`stop`, `seed`, `health`, `schema`, `bench`).  A failure the user can fix ends
+`stop`, `seed`, `health`, `schema`, `backup`, `restore`, `bench`).  A failure the user can fix ends
 as one line on stderr and exit status 1; Ctrl-C ends with 130.
 """
 
@@ -126,6 +126,23 @@ def cmd_schema(args: argparse.Namespace, settings: Settings) -> None:
     print(("regenerated " + " and ".join(changed)) if changed else "schema/schema.sql and schema/README.md unchanged")
 
 
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> None:
+    from tooling import backup
+
+    url = database_url(settings)
+    file = backup.backup(url, args.file or backup.default_file(url))
+    print(f"backed up {describe_target(url)} to {file} ({file.stat().st_size / 1e6:.1f} MB, custom format)")
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> None:
+    from tooling import backup
+
+    file = args.file or backup.latest_file()
+    started = time.perf_counter()
+    target = backup.restore(database_url(settings), file, into=args.into, force=args.force)
+    print(f"restored {file} into {describe_target(target)} in {time.perf_counter() - started:.1f} s (analyzed)")
+
+
 def cmd_stop(args: argparse.Namespace, settings: Settings) -> None:
     if settings.database_url:
         print("DATABASE_URL is set: that server is not ours to stop; stopping the embedded one if it runs")
@@ -161,6 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="regenerate schema/schema.sql and schema/README.md from a freshly migrated database")
     schema.add_argument("--check", action="store_true", help="only say whether the committed snapshot is current")
     schema.set_defaults(func=cmd_schema)
+    backup_parser = sub.add_parser("backup", help="write a pg_dump custom-format archive of the database")
+    backup_parser.add_argument("--file", type=Path, help="where (default: backups/<dbname>-<UTC time>.dump)")
+    backup_parser.set_defaults(func=cmd_backup)
+    restore = sub.add_parser("restore", help="restore an archive into an empty database")
+    restore.add_argument("file", type=Path, nargs="?", help="the archive (default: the newest in backups/)")
+    restore.add_argument("--into", metavar="DBNAME", help="a database on the same server, created if missing")
+    restore.add_argument("--force", action="store_true", help="replace the contents of a database that is not empty")
+    restore.set_defaults(func=cmd_restore)
     bench = sub.add_parser("bench", help="benchmark the named queries on a large generated data set")
     bench.add_argument("--tasks", type=int, default=int(os.environ.get("BENCH_TASKS") or 2_000_000))
     bench.add_argument("--seed", type=int, default=1)

@@ -1,0 +1,149 @@
+"""`make backup` / `make restore`: pg_dump custom-format archives of the configured database.
+
+A backup is the whole database: schema, data, grants, policies, owners, and
+the migration records (so a restored copy knows which migrations it has and
+`make status` finds no drift). pg_dump reads with row-level security off and
+stops rather than write a partial archive, so a backup must be taken by a
+superuser or a role with BYPASSRLS (the embedded server's is a superuser).
+Optimizer statistics are not archived (they are server-version specific);
+a restore runs ANALYZE instead.
+
+A restore goes into an empty database (the configured one, or a new one
+named with --into) in one transaction: it lands whole or not at all. A
+database that already holds a schema is refused unless --force is given.
+With --force the archive is restored into a staging database first, and
+only when that succeeded is the old database dropped and the staging one
+renamed in its place: a failed restore loses nothing. (pg_restore --clean
+would not do: objects the archive lacks, such as default privileges, stay
+behind and change what the restored objects get.)
+The cluster-wide roles (todo_app, todo_readonly, todo_auth) and the owner
+must exist on the target server; `make migrate` on any database there
+creates the three roles.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from tooling import server
+from tooling.config import ROOT, describe_target
+from tooling.errors import ToolError, describe_connect_failure, one_line
+
+BACKUP_DIR = ROOT / "backups"
+
+# What makes a database "not empty": anything a restore would collide with.
+_CONTENTS = """
+    select (select count(*) from pg_namespace n
+            where n.nspname not like 'pg\\_%' and n.nspname not in ('information_schema', 'public'))
+         + (select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace
+            where n.nspname = 'public')
+         + (select count(*) from pg_extension where extname <> 'plpgsql')
+"""
+
+
+def _run(tool: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(server.binaries_dir() / tool), *args], capture_output=True, text=True)
+
+
+def default_file(url: str) -> Path:
+    dbname = psycopg.conninfo.conninfo_to_dict(url).get("dbname") or "tododb"
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return BACKUP_DIR / f"{dbname}-{stamp}.dump"
+
+
+def latest_file() -> Path:
+    found = sorted(BACKUP_DIR.glob("*.dump"), key=lambda path: path.stat().st_mtime)
+    if not found:
+        raise ToolError(f"no backup in {BACKUP_DIR.relative_to(ROOT)}/: run `make backup` first, or pass FILE=...")
+    return found[-1]
+
+
+def backup(url: str, file: Path) -> Path:
+    """Write a custom-format archive of ``url`` to ``file``; it appears only when complete."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    partial = file.with_name(file.name + ".partial")
+    done = _run("pg_dump", "--format=custom", "--no-statistics", f"--file={partial}", url)
+    if done.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise ToolError(f"pg_dump of {describe_target(url)} failed, no backup written: {one_line(done.stderr)}")
+    partial.replace(file)
+    return file
+
+
+def _contents(url: str) -> int:
+    try:
+        with psycopg.connect(url) as conn:
+            return conn.execute(_CONTENTS).fetchone()[0]
+    except psycopg.OperationalError as exc:
+        raise describe_connect_failure(exc, describe_target(url)) from None
+
+
+def _create_database(url: str, dbname: str) -> str:
+    """The URL of ``dbname`` on ``url``'s server, created if it does not exist."""
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            exists = conn.execute("select 1 from pg_database where datname = %s", [dbname]).fetchone()
+            if not exists:
+                conn.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise ToolError(f"cannot create database {dbname!r}: {one_line(exc)}") from None
+    except psycopg.OperationalError as exc:
+        raise describe_connect_failure(exc, describe_target(url)) from None
+    return psycopg.conninfo.make_conninfo(url, dbname=dbname)
+
+
+def restore(url: str, file: Path, into: str | None = None, force: bool = False) -> str:
+    """Restore ``file`` into ``url`` (or database ``into`` on its server); return the target's URL."""
+    if not file.is_file():
+        raise ToolError(f"backup file {file} does not exist")
+    listed = _run("pg_restore", "--list", str(file))
+    if listed.returncode != 0:
+        raise ToolError(f"{file} is not a pg_dump custom-format archive: {one_line(listed.stderr)}")
+    target = _create_database(url, into) if into else url
+    objects = _contents(target)
+    if objects and not force:
+        raise ToolError(
+            f"{describe_target(target)} is not empty ({objects} schema(s), relation(s) or extension(s)): "
+            "restore into a new database with INTO=name (--into), or replace its contents with FORCE=1 (--force)"
+        )
+    if not objects:
+        _pg_restore(target, file)
+        return target
+    dbname = psycopg.conninfo.conninfo_to_dict(target).get("dbname")
+    staging = f"{dbname}_restoring"
+    admin = psycopg.conninfo.make_conninfo(target, dbname="postgres")
+    _drop_database(admin, staging)  # a leftover of an interrupted run
+    try:
+        _pg_restore(_create_database(admin, staging), file)
+    except ToolError:
+        _drop_database(admin, staging)
+        raise
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(dbname)))
+            conn.execute(sql.SQL("alter database {} rename to {}").format(sql.Identifier(staging), sql.Identifier(dbname)))
+    except psycopg.Error as exc:
+        raise ToolError(f"the restored copy is in database {staging!r}, but replacing {dbname!r} failed: "
+                        f"{one_line(exc)}") from None
+    return target
+
+
+def _drop_database(admin: str, dbname: str) -> None:
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname)))
+
+
+def _pg_restore(target: str, file: Path) -> None:
+    done = _run("pg_restore", "--single-transaction", "--exit-on-error", f"--dbname={target}", str(file))
+    if done.returncode != 0:
+        raise ToolError(
+            f"restore into {describe_target(target)} failed and was rolled back, nothing changed: "
+            f"{one_line(done.stderr)}"
+        )
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute("analyze")
