@@ -188,6 +188,97 @@ $_$;
 COMMENT ON FUNCTION app.user_for_login(email text) IS 'The id, password hash and is_active of the user with this email (case-insensitively), or no row.';
 
 --
+-- Name: archive_completed_tasks(timestamp with time zone, integer); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.archive_completed_tasks(completed_before timestamp with time zone, batch_size integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  batch record;
+  moved integer := 0;
+begin
+  for batch in
+    select c.user_id, array_agg(c.id) as ids
+    from (
+      select t.user_id, t.id
+      from app.tasks as t
+      where t.status = 'completed' and t.completed_at < completed_before and t.deleted_at is null
+      order by t.completed_at, t.id
+      limit batch_size
+      for update
+    ) as c
+    group by c.user_id
+  loop
+    perform pg_catalog.set_config('app.user_id', batch.user_id::text, true);
+    insert into app.tasks_archive (
+      id, user_id, title, description, status, priority, due_at, completed_at, estimated_hours, deleted_at,
+      created_at, updated_at
+    )
+    select
+      t.id, t.user_id, t.title, t.description, t.status, t.priority, t.due_at, t.completed_at, t.estimated_hours,
+      t.deleted_at, t.created_at, t.updated_at
+    from app.tasks as t
+    where t.user_id = batch.user_id and t.id = any(batch.ids);
+    insert into app.task_tags_archive (user_id, task_id, tag_id, created_at)
+    select tt.user_id, tt.task_id, tt.tag_id, tt.created_at
+    from app.task_tags as tt
+    where tt.user_id = batch.user_id and tt.task_id = any(batch.ids);
+    delete from app.tasks as t where t.user_id = batch.user_id and t.id = any(batch.ids);
+    moved := moved + pg_catalog.cardinality(batch.ids);
+  end loop;
+  perform pg_catalog.set_config('app.user_id', '', true);
+  return moved;
+end;
+$$;
+
+--
+-- Name: FUNCTION archive_completed_tasks(completed_before timestamp with time zone, batch_size integer); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.archive_completed_tasks(completed_before timestamp with time zone, batch_size integer) IS 'Maintenance: moves up to batch_size completed tasks (completed before the cutoff) and their links into the archive.';
+
+--
+-- Name: purge_deleted_tasks(timestamp with time zone, integer); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.purge_deleted_tasks(deleted_before timestamp with time zone, batch_size integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  batch record;
+  purged integer := 0;
+begin
+  for batch in
+    select c.user_id, array_agg(c.id) as ids
+    from (
+      select t.user_id, t.id
+      from app.tasks as t
+      where t.deleted_at < deleted_before
+      order by t.deleted_at, t.id
+      limit batch_size
+      for update
+    ) as c
+    group by c.user_id
+  loop
+    perform pg_catalog.set_config('app.user_id', batch.user_id::text, true);
+    delete from app.tasks as t where t.user_id = batch.user_id and t.id = any(batch.ids);
+    purged := purged + pg_catalog.cardinality(batch.ids);
+  end loop;
+  perform pg_catalog.set_config('app.user_id', '', true);
+  return purged;
+end;
+$$;
+
+--
+-- Name: FUNCTION purge_deleted_tasks(deleted_before timestamp with time zone, batch_size integer); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.purge_deleted_tasks(deleted_before timestamp with time zone, batch_size integer) IS 'Maintenance: hard-deletes up to batch_size tasks that have been in the bin since before the cutoff.';
+
+--
 -- Name: tg__timestamps(); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -312,7 +403,9 @@ begin
     insert into app.task_events (user_id, task_id, actor_id, kind)
     select o.user_id, o.id, actor, 'hard_deleted'
     from old_rows as o
-    where exists (select from app.users as u where u.id = o.user_id);
+    where
+      exists (select from app.users as u where u.id = o.user_id)
+      and not exists (select from app.tasks_archive as a where a.id = o.id);
   end if;
   return null;
 end;
@@ -540,6 +633,49 @@ COMMENT ON COLUMN app.task_tags.tag_id IS 'The tag (same owner, by key); deletin
 COMMENT ON COLUMN app.task_tags.created_at IS 'When the tag was put on the task.';
 
 --
+-- Name: task_tags_archive; Type: TABLE; Schema: app; Owner: -
+--
+
+CREATE TABLE app.task_tags_archive (
+    user_id uuid NOT NULL,
+    task_id uuid NOT NULL,
+    tag_id uuid NOT NULL,
+    created_at timestamp with time zone NOT NULL
+);
+
+ALTER TABLE ONLY app.task_tags_archive FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: TABLE task_tags_archive; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TABLE app.task_tags_archive IS 'The tag links of archived tasks, moved with them.';
+
+--
+-- Name: COLUMN task_tags_archive.user_id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.task_tags_archive.user_id IS 'The owner of both the archived task and the tag.';
+
+--
+-- Name: COLUMN task_tags_archive.task_id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.task_tags_archive.task_id IS 'The archived task (same owner, by key).';
+
+--
+-- Name: COLUMN task_tags_archive.tag_id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.task_tags_archive.tag_id IS 'The tag (same owner, by key); deleting the tag deletes the link.';
+
+--
+-- Name: COLUMN task_tags_archive.created_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.task_tags_archive.created_at IS 'When the tag was put on the task.';
+
+--
 -- Name: tasks; Type: TABLE; Schema: app; Owner: -
 --
 
@@ -687,6 +823,119 @@ COMMENT ON CONSTRAINT tasks_title_length_check ON app.tasks IS 'Between 1 and 25
 --
 
 COMMENT ON CONSTRAINT tasks_title_not_blank_check ON app.tasks IS 'At least one visible character: whitespace and invisible Unicode characters alone are refused.';
+
+--
+-- Name: tasks_archive; Type: TABLE; Schema: app; Owner: -
+--
+
+CREATE TABLE app.tasks_archive (
+    id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    title text NOT NULL,
+    description text,
+    status app.task_status NOT NULL,
+    priority app.task_priority NOT NULL,
+    due_at timestamp with time zone,
+    completed_at timestamp with time zone NOT NULL,
+    estimated_hours numeric(6,2),
+    deleted_at timestamp with time zone,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    archived_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT tasks_archive_status_completed_check CHECK (((status)::text = 'completed'::text))
+);
+
+ALTER TABLE ONLY app.tasks_archive FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: TABLE tasks_archive; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TABLE app.tasks_archive IS 'Completed tasks moved out of app.tasks by `tooling maintain archive`; read-only for the app.';
+
+--
+-- Name: COLUMN tasks_archive.id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.id IS 'The task''s id, unchanged (its history in task_events still applies).';
+
+--
+-- Name: COLUMN tasks_archive.user_id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.user_id IS 'The owner; deleting the user deletes the archived task.';
+
+--
+-- Name: COLUMN tasks_archive.title; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.title IS 'As it was in app.tasks.';
+
+--
+-- Name: COLUMN tasks_archive.description; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.description IS 'As it was in app.tasks.';
+
+--
+-- Name: COLUMN tasks_archive.status; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.status IS 'Always completed: only completed tasks are archived.';
+
+--
+-- Name: COLUMN tasks_archive.priority; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.priority IS 'As it was in app.tasks.';
+
+--
+-- Name: COLUMN tasks_archive.due_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.due_at IS 'As it was in app.tasks.';
+
+--
+-- Name: COLUMN tasks_archive.completed_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.completed_at IS 'When the task was completed; the archive cutoff is measured on it.';
+
+--
+-- Name: COLUMN tasks_archive.estimated_hours; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.estimated_hours IS 'As it was in app.tasks.';
+
+--
+-- Name: COLUMN tasks_archive.deleted_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.deleted_at IS 'As it was in app.tasks (tasks in the bin are purged, not archived).';
+
+--
+-- Name: COLUMN tasks_archive.created_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.created_at IS 'When the task was created; never changes.';
+
+--
+-- Name: COLUMN tasks_archive.updated_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.updated_at IS 'When the task last changed before it was archived.';
+
+--
+-- Name: COLUMN tasks_archive.archived_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.archived_at IS 'When the task was moved into the archive.';
+
+--
+-- Name: CONSTRAINT tasks_archive_status_completed_check ON tasks_archive; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT tasks_archive_status_completed_check ON app.tasks_archive IS 'Only completed tasks are archived.';
 
 --
 -- Name: users; Type: TABLE; Schema: app; Owner: -
@@ -842,11 +1091,38 @@ ALTER TABLE ONLY app.task_events
     ADD CONSTRAINT task_events_pkey PRIMARY KEY (id);
 
 --
+-- Name: task_tags_archive task_tags_archive_pkey; Type: CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.task_tags_archive
+    ADD CONSTRAINT task_tags_archive_pkey PRIMARY KEY (user_id, task_id, tag_id);
+
+--
 -- Name: task_tags task_tags_pkey; Type: CONSTRAINT; Schema: app; Owner: -
 --
 
 ALTER TABLE ONLY app.task_tags
     ADD CONSTRAINT task_tags_pkey PRIMARY KEY (user_id, task_id, tag_id);
+
+--
+-- Name: tasks_archive tasks_archive_pkey; Type: CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.tasks_archive
+    ADD CONSTRAINT tasks_archive_pkey PRIMARY KEY (id);
+
+--
+-- Name: tasks_archive tasks_archive_user_id_id_key; Type: CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.tasks_archive
+    ADD CONSTRAINT tasks_archive_user_id_id_key UNIQUE (user_id, id);
+
+--
+-- Name: CONSTRAINT tasks_archive_user_id_id_key ON tasks_archive; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT tasks_archive_user_id_id_key ON app.tasks_archive IS 'Lets task_tags_archive reference a task together with its owner; also serves the user_id foreign key.';
 
 --
 -- Name: tasks tasks_pkey; Type: CONSTRAINT; Schema: app; Owner: -
@@ -901,6 +1177,18 @@ CREATE INDEX task_events_user_id_task_id_idx ON app.task_events USING btree (use
 COMMENT ON INDEX app.task_events_user_id_task_id_idx IS 'Serves a task''s history (in order) and the foreign key to users.';
 
 --
+-- Name: task_tags_archive_user_id_tag_id_idx; Type: INDEX; Schema: app; Owner: -
+--
+
+CREATE INDEX task_tags_archive_user_id_tag_id_idx ON app.task_tags_archive USING btree (user_id, tag_id);
+
+--
+-- Name: INDEX task_tags_archive_user_id_tag_id_idx; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON INDEX app.task_tags_archive_user_id_tag_id_idx IS 'Serves the foreign key to tags (deleting a tag).';
+
+--
 -- Name: task_tags_user_id_tag_id_created_at_idx; Type: INDEX; Schema: app; Owner: -
 --
 
@@ -911,6 +1199,30 @@ CREATE INDEX task_tags_user_id_tag_id_created_at_idx ON app.task_tags USING btre
 --
 
 COMMENT ON INDEX app.task_tags_user_id_tag_id_created_at_idx IS 'Serves the tasks-with-a-tag query and the foreign key to tags.';
+
+--
+-- Name: tasks_completed_at_archive_idx; Type: INDEX; Schema: app; Owner: -
+--
+
+CREATE INDEX tasks_completed_at_archive_idx ON app.tasks USING btree (completed_at, id) WHERE (((status)::text = 'completed'::text) AND (deleted_at IS NULL));
+
+--
+-- Name: INDEX tasks_completed_at_archive_idx; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON INDEX app.tasks_completed_at_archive_idx IS 'Serves `tooling maintain archive` (oldest completed first).';
+
+--
+-- Name: tasks_deleted_at_purge_idx; Type: INDEX; Schema: app; Owner: -
+--
+
+CREATE INDEX tasks_deleted_at_purge_idx ON app.tasks USING btree (deleted_at, id) WHERE (deleted_at IS NOT NULL);
+
+--
+-- Name: INDEX tasks_deleted_at_purge_idx; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON INDEX app.tasks_deleted_at_purge_idx IS 'Serves `tooling maintain purge` (longest in the bin first).';
 
 --
 -- Name: tasks_user_id_deleted_at_bin_idx; Type: INDEX; Schema: app; Owner: -
@@ -1009,6 +1321,18 @@ CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE ON app.tasks FOR EACH ROW
 COMMENT ON TRIGGER _100_timestamps ON app.tasks IS 'Keeps created_at fixed and moves updated_at forward.';
 
 --
+-- Name: tasks_archive _100_timestamps; Type: TRIGGER; Schema: app; Owner: -
+--
+
+CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE ON app.tasks_archive FOR EACH ROW EXECUTE FUNCTION app_private.tg__timestamps();
+
+--
+-- Name: TRIGGER _100_timestamps ON tasks_archive; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TRIGGER _100_timestamps ON app.tasks_archive IS 'Keeps created_at fixed (an archived row keeps the timestamps it had).';
+
+--
 -- Name: users _100_timestamps; Type: TRIGGER; Schema: app; Owner: -
 --
 
@@ -1042,7 +1366,7 @@ CREATE TRIGGER _900_record_delete_events AFTER DELETE ON app.tasks REFERENCING O
 -- Name: TRIGGER _900_record_delete_events ON tasks; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON TRIGGER _900_record_delete_events ON app.tasks IS 'Records hard deletes, except the cascade from deleting the user.';
+COMMENT ON TRIGGER _900_record_delete_events ON app.tasks IS 'Records hard deletes, except the cascade from deleting the user and the move into the archive.';
 
 --
 -- Name: tasks _900_record_insert_events; Type: TRIGGER; Schema: app; Owner: -
@@ -1095,6 +1419,32 @@ ALTER TABLE ONLY app.task_events
 COMMENT ON CONSTRAINT task_events_user_id_fkey ON app.task_events IS 'The owner exists; deleting the user deletes their history.';
 
 --
+-- Name: task_tags_archive task_tags_archive_user_id_tag_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.task_tags_archive
+    ADD CONSTRAINT task_tags_archive_user_id_tag_id_fkey FOREIGN KEY (user_id, tag_id) REFERENCES app.tags(user_id, id) ON DELETE CASCADE;
+
+--
+-- Name: CONSTRAINT task_tags_archive_user_id_tag_id_fkey ON task_tags_archive; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT task_tags_archive_user_id_tag_id_fkey ON app.task_tags_archive IS 'The tag exists and belongs to the link''s user; deleting the tag deletes the link.';
+
+--
+-- Name: task_tags_archive task_tags_archive_user_id_task_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.task_tags_archive
+    ADD CONSTRAINT task_tags_archive_user_id_task_id_fkey FOREIGN KEY (user_id, task_id) REFERENCES app.tasks_archive(user_id, id) ON DELETE CASCADE;
+
+--
+-- Name: CONSTRAINT task_tags_archive_user_id_task_id_fkey ON task_tags_archive; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT task_tags_archive_user_id_task_id_fkey ON app.task_tags_archive IS 'The archived task exists and belongs to the link''s user.';
+
+--
 -- Name: task_tags task_tags_user_id_tag_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
 --
 
@@ -1119,6 +1469,19 @@ ALTER TABLE ONLY app.task_tags
 --
 
 COMMENT ON CONSTRAINT task_tags_user_id_task_id_fkey ON app.task_tags IS 'The task exists and belongs to the link''s user.';
+
+--
+-- Name: tasks_archive tasks_archive_user_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.tasks_archive
+    ADD CONSTRAINT tasks_archive_user_id_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
+
+--
+-- Name: CONSTRAINT tasks_archive_user_id_fkey ON tasks_archive; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT tasks_archive_user_id_fkey ON app.tasks_archive IS 'The owner exists; deleting the user deletes their archived tasks.';
 
 --
 -- Name: tasks tasks_user_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
@@ -1224,6 +1587,24 @@ COMMENT ON POLICY task_events_select_own ON app.task_events IS 'A user reads onl
 ALTER TABLE app.task_tags ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: task_tags_archive; Type: ROW SECURITY; Schema: app; Owner: -
+--
+
+ALTER TABLE app.task_tags_archive ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: task_tags_archive task_tags_archive_select_own; Type: POLICY; Schema: app; Owner: -
+--
+
+CREATE POLICY task_tags_archive_select_own ON app.task_tags_archive FOR SELECT USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+
+--
+-- Name: POLICY task_tags_archive_select_own ON task_tags_archive; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON POLICY task_tags_archive_select_own ON app.task_tags_archive IS 'A user sees only the links of their own archived tasks.';
+
+--
 -- Name: task_tags task_tags_delete_own; Type: POLICY; Schema: app; Owner: -
 --
 
@@ -1264,6 +1645,24 @@ COMMENT ON POLICY task_tags_select_own ON app.task_tags IS 'A user sees only the
 --
 
 ALTER TABLE app.tasks ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: tasks_archive; Type: ROW SECURITY; Schema: app; Owner: -
+--
+
+ALTER TABLE app.tasks_archive ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: tasks_archive tasks_archive_select_own; Type: POLICY; Schema: app; Owner: -
+--
+
+CREATE POLICY tasks_archive_select_own ON app.tasks_archive FOR SELECT USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+
+--
+-- Name: POLICY tasks_archive_select_own ON tasks_archive; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON POLICY tasks_archive_select_own ON app.tasks_archive IS 'A user sees only their own archived tasks.';
 
 --
 -- Name: tasks tasks_delete_own; Type: POLICY; Schema: app; Owner: -
@@ -1430,6 +1829,18 @@ REVOKE ALL ON FUNCTION app.user_for_login(email text) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.user_for_login(email text) TO todo_app;
 
 --
+-- Name: FUNCTION archive_completed_tasks(completed_before timestamp with time zone, batch_size integer); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.archive_completed_tasks(completed_before timestamp with time zone, batch_size integer) FROM PUBLIC;
+
+--
+-- Name: FUNCTION purge_deleted_tasks(deleted_before timestamp with time zone, batch_size integer); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.purge_deleted_tasks(deleted_before timestamp with time zone, batch_size integer) FROM PUBLIC;
+
+--
 -- Name: FUNCTION tg__timestamps(); Type: ACL; Schema: app_private; Owner: -
 --
 
@@ -1505,6 +1916,13 @@ GRANT INSERT(task_id) ON TABLE app.task_tags TO todo_app;
 GRANT INSERT(tag_id) ON TABLE app.task_tags TO todo_app;
 
 --
+-- Name: TABLE task_tags_archive; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT ON TABLE app.task_tags_archive TO todo_app;
+GRANT SELECT ON TABLE app.task_tags_archive TO todo_readonly;
+
+--
 -- Name: TABLE tasks; Type: ACL; Schema: app; Owner: -
 --
 
@@ -1558,6 +1976,13 @@ GRANT INSERT(estimated_hours),UPDATE(estimated_hours) ON TABLE app.tasks TO todo
 --
 
 GRANT UPDATE(deleted_at) ON TABLE app.tasks TO todo_app;
+
+--
+-- Name: TABLE tasks_archive; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT ON TABLE app.tasks_archive TO todo_app;
+GRANT SELECT ON TABLE app.tasks_archive TO todo_readonly;
 
 --
 -- Name: TABLE users; Type: ACL; Schema: app; Owner: -

@@ -11,7 +11,7 @@ import pytest
 
 from tests.support import PARAMS, acting_as, db_url, new_user, refused
 
-USER_TABLES = ["users", "tasks", "tags", "task_tags", "task_events"]
+USER_TABLES = ["users", "tasks", "tags", "task_tags", "task_events", "tasks_archive", "task_tags_archive"]
 
 
 def test_current_user_id_is_null_when_unset_or_empty_and_the_uuid_when_set(postgresql):

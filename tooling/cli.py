@@ -1,7 +1,7 @@
 """The command line: parse arguments, call the module that does the work.
 
 Mirrors the Makefile (`migrate`, `rollback [--all]`, `status`, `psql`,
-`stop`, `seed`, `health`, `schema`, `backup`, `restore`, `bench`).  A failure the user can fix ends
+`stop`, `seed`, `health`, `schema`, `backup`, `restore`, `maintain`, `bench`).  A failure the user can fix ends
 as one line on stderr and exit status 1; Ctrl-C ends with 130.
 """
 
@@ -143,14 +143,29 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> None:
     print(f"restored {file} into {describe_target(target)} in {time.perf_counter() - started:.1f} s (analyzed)")
 
 
+def cmd_maintain(args: argparse.Namespace, settings: Settings) -> None:
+    from tooling import maintain
+
+    age = maintain.parse_age(args.older_than)
+    outcome = maintain.run(database_url(settings), args.job, age, batch_size=args.batch_size)
+    print(outcome.summary())
+
+
 def cmd_stop(args: argparse.Namespace, settings: Settings) -> None:
     if settings.database_url:
         print("DATABASE_URL is set: that server is not ours to stop; stopping the embedded one if it runs")
     print(server.stop(settings.data_dir))
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes end in one line too, pointing at --help instead of printing the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"tododb: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tooling", description="tododb: migrations and the embedded server")
+    parser = _Parser(prog="tooling", description="tododb: migrations and the embedded server")
     parser.add_argument(
         "--migrations", type=Path, default=None, metavar="DIR", help="migrations folder (default: ./migrations)"
     )
@@ -186,6 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--into", metavar="DBNAME", help="a database on the same server, created if missing")
     restore.add_argument("--force", action="store_true", help="replace the contents of a database that is not empty")
     restore.set_defaults(func=cmd_restore)
+    maintain = sub.add_parser("maintain", help="retention jobs: purge old deleted tasks, archive old completed ones")
+    maintain.add_argument("job", choices=["purge", "archive"],
+                          help="purge: hard-delete tasks in the bin; archive: move completed tasks to app.tasks_archive")
+    maintain.add_argument("--older-than", required=True, metavar="AGE",
+                          help="e.g. 30d (purge) or 365d (archive); h and w work too")
+    maintain.add_argument("--batch-size", type=int, default=1000, help="tasks per transaction (default 1000)")
+    maintain.set_defaults(func=cmd_maintain)
     bench = sub.add_parser("bench", help="benchmark the named queries on a large generated data set")
     bench.add_argument("--tasks", type=int, default=int(os.environ.get("BENCH_TASKS") or 2_000_000))
     bench.add_argument("--seed", type=int, default=1)

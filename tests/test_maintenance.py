@@ -1,0 +1,213 @@
+"""`tooling maintain purge|archive`: retention in bounded batches, safe to kill
+and re-run; the archive keeps the same row-level security as the tasks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+from tests.support import ROOT, acting_as, assert_one_line_error, db_url, new_tag, new_task, new_user, refused, run_cli
+from tooling import maintain
+
+DAY = timedelta(days=1)
+TASK_COLUMNS = ("id, user_id, title, description, status, priority, due_at, completed_at, estimated_hours, "
+                "deleted_at, created_at, updated_at")
+
+
+def _completed(conn, user_id, days_ago: float, title: str = "done", seconds: int = 0):
+    """A task completed ``days_ago`` days (plus ``seconds``) ago, created a week before that."""
+    return conn.execute(
+        "insert into app.tasks (user_id, title, status, created_at, completed_at) "
+        "values (%s, %s, 'completed', now() - make_interval(days => %s + 7), "
+        "now() - make_interval(days => %s, secs => -%s)) returning id",
+        [user_id, title, days_ago, days_ago, seconds],
+    ).fetchone()[0]
+
+
+def _binned(conn, user_id, days_ago: float):
+    task = new_task(conn, user_id, created_at=conn.execute("select now() - interval '400 days'").fetchone()[0])
+    conn.execute("update app.tasks set deleted_at = now() - make_interval(days => %s) where id = %s", [days_ago, task])
+    return task
+
+
+def _ids(conn, table: str) -> set:
+    return {row[0] for row in conn.execute(f"select id from app.{table}")}
+
+
+# --- purge ---------------------------------------------------------------------
+
+
+def test_purge_hard_deletes_only_what_has_been_in_the_bin_longer_than_the_cutoff(postgresql):
+    ann = new_user(postgresql)
+    old = [_binned(postgresql, ann, 31) for _ in range(3)]
+    recent = _binned(postgresql, ann, 29)  # the boundary that must stay
+    live = new_task(postgresql, ann)
+    tag = new_tag(postgresql, ann)
+    postgresql.execute("insert into app.task_tags (user_id, task_id, tag_id) values (%s, %s, %s)", [ann, old[0], tag])
+    postgresql.commit()
+
+    result = run_cli("maintain", "purge", "--older-than", "30d", "--batch-size", "2",
+                     env={"DATABASE_URL": db_url(postgresql)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].startswith("purged 3 tasks deleted before ")
+    assert _ids(postgresql, "tasks") == {recent, live}
+    assert postgresql.execute("select count(*) from app.task_tags").fetchone() == (0,)  # links go with the task
+    events = postgresql.execute(
+        "select task_id, actor_id from app.task_events where kind = 'hard_deleted' order by id"
+    ).fetchall()
+    assert sorted(events) == sorted((task, ann) for task in old)  # history records it, the owner as actor
+
+
+# --- archive -------------------------------------------------------------------
+
+
+def test_archive_moves_old_completed_tasks_with_their_links_and_nothing_else(postgresql):
+    ann, bob = new_user(postgresql), new_user(postgresql)
+    linked = _completed(postgresql, ann, 366)
+    old = {linked, _completed(postgresql, ann, 366, seconds=1), _completed(postgresql, bob, 366, seconds=2)}
+    young = _completed(postgresql, ann, 364)  # the boundary that must stay
+    binned_old = _completed(postgresql, ann, 400)
+    postgresql.execute("update app.tasks set deleted_at = now() where id = %s", [binned_old])  # purge's, not archive's
+    open_task = new_task(postgresql, ann, created_at=postgresql.execute("select now() - interval '2 years'").fetchone()[0])
+    tag = new_tag(postgresql, ann)
+    postgresql.execute("insert into app.task_tags (user_id, task_id, tag_id) values (%s, %s, %s)", [ann, linked, tag])
+    before = {row[0]: row for row in postgresql.execute(f"select {TASK_COLUMNS} from app.tasks")}
+    events_before = postgresql.execute("select count(*) from app.task_events").fetchone()[0]
+    postgresql.commit()
+
+    outcome = maintain.run(db_url(postgresql), "archive", 365 * DAY, batch_size=2, echo=lambda *_: None)
+    assert (outcome.tasks, outcome.batches) == (3, 2)
+    assert _ids(postgresql, "tasks") == {young, binned_old, open_task}
+    archived = {row[0]: row for row in postgresql.execute(f"select {TASK_COLUMNS} from app.tasks_archive")}
+    assert archived == {task: before[task] for task in old}  # every column as it was
+    assert postgresql.execute("select user_id, task_id, tag_id from app.task_tags_archive").fetchall() == [
+        (ann, linked, tag)
+    ]
+    # Archiving is not a deletion: history records nothing for it.
+    assert postgresql.execute("select count(*) from app.task_events").fetchone()[0] == events_before
+
+
+def test_archive_killed_mid_way_and_run_again_loses_nothing_and_moves_nothing_twice(postgresql):
+    ann, bob = new_user(postgresql), new_user(postgresql)
+    tag = new_tag(postgresql, ann)
+    # 600 old completed tasks in a known order (oldest first), a tag link on every tenth.
+    old = [_completed(postgresql, ann if i % 3 else bob, 400, seconds=i) for i in range(600)]
+    for task in old[::10]:
+        if postgresql.execute("select user_id from app.tasks where id = %s", [task]).fetchone()[0] == ann:
+            postgresql.execute("insert into app.task_tags (user_id, task_id, tag_id) values (%s, %s, %s)",
+                               [ann, task, tag])
+    kept = [_completed(postgresql, ann, 100) for _ in range(5)]
+    snapshot = postgresql.execute(f"select md5(string_agg(t::text, '|' order by id)) from "
+                                  f"(select {TASK_COLUMNS} from app.tasks where id = any(%s)) as t", [old]).fetchone()
+    links = postgresql.execute("select count(*) from app.task_tags").fetchone()[0]
+    postgresql.commit()
+
+    # Another session holds the task that batch 4 (of 50 each) will need: the job stops there, waiting.
+    url = db_url(postgresql)
+    with psycopg.connect(url) as app, psycopg.connect(url, autocommit=True) as watcher:
+        app.execute("select 1 from app.tasks where id = %s for update", [old[170]])
+        job = subprocess.Popen(
+            [sys.executable, "-m", "tooling", "maintain", "archive", "--older-than", "365d", "--batch-size", "50"],
+            cwd=ROOT, env={**os.environ, "DATABASE_URL": url}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not watcher.execute(
+            "select count(*) from pg_stat_activity where application_name = 'tododb maintain' "
+            "and wait_event_type = 'Lock'"
+        ).fetchone()[0]:
+            time.sleep(0.05)
+        assert job.poll() is None, job.communicate()
+        job.send_signal(signal.SIGKILL)
+        job.wait()
+        app.rollback()
+
+    counts = lambda: postgresql.execute(  # noqa: E731
+        "select (select count(*) from app.tasks), (select count(*) from app.tasks_archive)").fetchone()
+    tasks, archived = counts()
+    assert archived == 150 and tasks == 600 + 5 - 150  # three whole batches kept, the fourth rolled back
+
+    again = run_cli("maintain", "archive", "--older-than", "365d", "--batch-size", "50", env={"DATABASE_URL": url})
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[-1].startswith("archived 450 tasks")
+    assert counts() == (5, 600)
+    assert _ids(postgresql, "tasks_archive") == set(old) and _ids(postgresql, "tasks") == set(kept)
+    moved = postgresql.execute(f"select md5(string_agg(t::text, '|' order by id)) from "
+                               f"(select {TASK_COLUMNS} from app.tasks_archive) as t").fetchone()
+    assert moved == snapshot
+    assert postgresql.execute("select count(*) from app.task_tags_archive").fetchone()[0] == links > 0
+    assert postgresql.execute("select count(*) from app.task_tags").fetchone() == (0,)
+
+
+# --- who may run it, and bad input --------------------------------------------------
+
+
+def test_maintenance_needs_a_role_that_bypasses_row_level_security(postgresql):
+    url = db_url(postgresql) + "&options=-c%20role%3Dtodo_app"
+    line = assert_one_line_error(run_cli("maintain", "purge", "--older-than", "30d", env={"DATABASE_URL": url}))
+    assert "bypasses row-level security" in line and "todo_app" in line
+
+
+@pytest.mark.parametrize("age", ["0d", "30", "thirty days", "-3d", "3y"])
+def test_a_malformed_age_is_refused_in_one_line(postgresql, age):
+    line = assert_one_line_error(run_cli("maintain", "archive", "--older-than", age,
+                                         env={"DATABASE_URL": db_url(postgresql)}))
+    assert "--older-than" in line
+
+
+def test_ages_are_read_as_hours_days_and_weeks():
+    assert [maintain.parse_age(a) for a in ("12h", "30d", "2w")] == [timedelta(hours=12), 30 * DAY, 14 * DAY]
+
+
+# --- the archive's row-level security --------------------------------------------------
+
+
+def _archived_world(conn):
+    ann, bob = new_user(conn), new_user(conn)
+    for user in (ann, bob):
+        task = _completed(conn, user, 400)
+        tag = new_tag(conn, user)
+        conn.execute("insert into app.task_tags (user_id, task_id, tag_id) values (%s, %s, %s)", [user, task, tag])
+    conn.commit()
+    maintain.run(db_url(conn), "archive", 365 * DAY, echo=lambda *_: None)
+    return ann, bob
+
+
+def _archive_breaches(conn, ann, bob) -> list[str]:
+    breaches = []
+    with acting_as(conn, "todo_app", ann):
+        for table in ("tasks_archive", "task_tags_archive"):
+            owners = {row[0] for row in conn.execute(f"select user_id from app.{table}")}
+            if owners != {ann}:
+                breaches.append(f"ann sees {table} rows of {owners}")
+    return breaches
+
+
+def test_a_user_reads_only_their_own_archive_and_no_one_writes_it(postgresql):
+    ann, bob = _archived_world(postgresql)
+    # As the owner: bob's archived rows exist, so hiding them is the policy's doing.
+    for table in ("tasks_archive", "task_tags_archive"):
+        assert postgresql.execute(f"select count(*) from app.{table} where user_id = %s", [bob]).fetchone() == (1,)
+    assert _archive_breaches(postgresql, ann, bob) == []
+    with acting_as(postgresql, "todo_readonly", bob) as conn:
+        assert {r[0] for r in conn.execute("select user_id from app.tasks_archive")} == {bob}
+    with acting_as(postgresql, "todo_app", ann) as conn:
+        for statement in ("update app.tasks_archive set title = 'x'", "delete from app.tasks_archive",
+                          "insert into app.tasks_archive (id) values (gen_random_uuid())",
+                          "delete from app.task_tags_archive"):
+            with refused(conn, "42501"):
+                conn.execute(statement)
+
+
+def test_the_archive_isolation_check_fails_when_the_policies_are_using_true(postgresql):
+    ann, bob = _archived_world(postgresql)
+    with postgresql.transaction(force_rollback=True):
+        postgresql.execute("alter policy tasks_archive_select_own on app.tasks_archive using (true)")
+        postgresql.execute("alter policy task_tags_archive_select_own on app.task_tags_archive using (true)")
+        assert len(_archive_breaches(postgresql, ann, bob)) == 2
