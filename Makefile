@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Variables given on the command line (`make migrate DATABASE_URL=...`) are
 # exported to the recipes by make itself, so the tool sees them.
 
-.PHONY: migrate rollback status psql stop seed health bench schema backup restore maintain lint test
+.PHONY: migrate rollback status psql stop seed health bench schema backup restore maintain doctor lint test
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -50,6 +50,9 @@ backup: $(STAMP)
 # FILE=path (default: the newest in backups/), INTO=dbname (a new database), FORCE=1 (replace a non-empty one)
 restore: $(STAMP)
 	@$(BIN)/tooling restore $(if $(FILE),'$(FILE)') $(if $(INTO),--into '$(INTO)') $(if $(filter 1 yes true,$(FORCE)),--force)
+
+doctor: $(STAMP)
+	@$(BIN)/tooling doctor
 
 # JOB=purge|archive AGE=30d|365d [BATCH=1000]
 maintain: $(STAMP)

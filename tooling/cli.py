@@ -1,7 +1,7 @@
 """The command line: parse arguments, call the module that does the work.
 
 Mirrors the Makefile (`migrate`, `rollback [--all]`, `status`, `psql`,
-`stop`, `seed`, `health`, `schema`, `backup`, `restore`, `maintain`, `bench`).  A failure the user can fix ends
+`stop`, `seed`, `health`, `schema`, `backup`, `restore`, `maintain`, `doctor`, `bench`).  A failure the user can fix ends
 as one line on stderr and exit status 1; Ctrl-C ends with 130.
 """
 
@@ -151,6 +151,21 @@ def cmd_maintain(args: argparse.Namespace, settings: Settings) -> None:
     print(outcome.summary())
 
 
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> None:
+    from tooling import doctor
+
+    url = database_url(settings)
+    print(f"doctor: {describe_target(url)}")
+    lines = doctor.examine(url, settings.migrations_dir)
+    for line in lines:
+        print(line)
+    findings = [line for line in lines if line.level in ("warn", "SECURITY")]
+    security = [line for line in findings if line.level == "SECURITY"]
+    print(f"{len(findings)} finding(s), {len(security)} of them security" if findings else "no findings")
+    if security:
+        raise ToolError(f"{len(security)} security finding(s), listed above")
+
+
 def cmd_stop(args: argparse.Namespace, settings: Settings) -> None:
     if settings.database_url:
         print("DATABASE_URL is set: that server is not ours to stop; stopping the embedded one if it runs")
@@ -208,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="e.g. 30d (purge) or 365d (archive); h and w work too")
     maintain.add_argument("--batch-size", type=int, default=1000, help="tasks per transaction (default 1000)")
     maintain.set_defaults(func=cmd_maintain)
+    sub.add_parser("doctor", help="check the database: version, TLS, migrations, drift, RLS, grants, indexes"
+                   ).set_defaults(func=cmd_doctor)
     bench = sub.add_parser("bench", help="benchmark the named queries on a large generated data set")
     bench.add_argument("--tasks", type=int, default=int(os.environ.get("BENCH_TASKS") or 2_000_000))
     bench.add_argument("--seed", type=int, default=1)

@@ -1,0 +1,82 @@
+"""`tooling doctor`: a migrated database has no finding; each kind of damage
+is named in one line with what to do, and security findings fail the command."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import MIGRATIONS_DIR, db_url, run_cli
+from tooling import doctor, migrate
+
+# A change, the line doctor must print for it, and whether it is a security finding.
+DAMAGE = [
+    ("alter table app.tags no force row level security",
+     "SECURITY app.tags: row-level security is not forced", True),
+    ("alter table app.task_tags disable row level security",
+     "SECURITY app.task_tags: row-level security is off", True),
+    ("grant select on app.tasks to public", "SECURITY table app.tasks: SELECT is granted to PUBLIC", True),
+    ("grant execute on function app_private.tg__timestamps() to public",
+     "SECURITY function app_private.tg__timestamps(): EXECUTE is granted to PUBLIC", True),
+    ("grant usage on schema app_private to public", "SECURITY schema app_private: USAGE is granted to PUBLIC", True),
+    ("alter role todo_readonly bypassrls", "SECURITY role todo_readonly has BYPASSRLS", True),
+    ("drop index app.task_tags_user_id_tag_id_created_at_idx",
+     "warn     app.task_tags: foreign key task_tags_user_id_tag_id_fkey (user_id, tag_id) has no index", False),
+]
+
+
+def _report(url: str) -> list[str]:
+    return [str(line) for line in doctor.examine(url, MIGRATIONS_DIR)]
+
+
+def test_a_migrated_database_has_no_finding(postgresql):
+    result = run_cli("doctor", env={"DATABASE_URL": db_url(postgresql)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == "no findings"
+    for check in ("server:", "connection:", "migrations: 22 applied", "drift: none", "row-level security:",
+                  "grants:", "roles:", "foreign keys:", "index usage:", "largest tables:"):
+        assert any(check in line for line in result.stdout.splitlines()), check
+
+
+@pytest.mark.parametrize(("statement", "expected", "security"), DAMAGE, ids=[d[1].split(":")[0] for d in DAMAGE])
+def test_each_kind_of_damage_is_found(postgresql, statement, expected, security):
+    postgresql.execute(statement)
+    postgresql.commit()
+    try:
+        result = run_cli("doctor", env={"DATABASE_URL": db_url(postgresql)})
+        assert any(line.startswith(expected) for line in result.stdout.splitlines()), result.stdout
+        assert result.returncode == (1 if security else 0), result.stdout + result.stderr
+        if security:
+            assert result.stderr.strip().splitlines() == ["tododb: 1 security finding(s), listed above"]
+        if "role" not in statement:  # roles are cluster-wide, not in the catalog drift compares
+            assert any(line.startswith("warn     drift:") for line in result.stdout.splitlines()), result.stdout
+    finally:
+        if "role" in statement:  # roles are cluster-wide: put it back for the other tests
+            postgresql.execute("alter role todo_readonly nobypassrls")
+            postgresql.commit()
+
+
+def test_pending_migrations_are_a_finding_not_a_failure(empty_db):
+    url = db_url(empty_db)
+    migrate.apply_pending(url, MIGRATIONS_DIR, echo=lambda *_: None, upto="0020_create_tasks_undated_open_index")
+    lines = _report(url)
+    assert "warn     migrations: 2 pending (0021_create_tasks_archive first); run `make migrate`" in lines
+    assert not [line for line in lines if line.startswith("SECURITY")]
+
+
+def test_connections_are_judged_by_transport():
+    assert doctor.describe_connection("/run/postgresql", None).level == "ok"
+    assert doctor.describe_connection("db.example.com", (True, "TLSv1.3", "TLS_AES_256_GCM_SHA384")).level == "ok"
+    assert doctor.describe_connection("db.example.com", (False, None, None)).level == "warn"
+    assert doctor.describe_connection("localhost", (False, None, None)).level == "info"
+
+
+def test_unused_indexes_leave_out_those_that_enforce_a_constraint(postgresql):
+    unused = {index for _, index, _ in doctor.unused_indexes(postgresql)}
+    assert "app.tasks_user_id_due_at_open_idx" in unused  # nothing has read it in a fresh database
+    assert "app.tasks_pkey" not in unused and "app.tasks_user_id_id_key" not in unused
+    postgresql.execute("set enable_seqscan = off")
+    postgresql.execute("select count(*) from app.tasks where user_id = gen_random_uuid() and deleted_at is null "
+                       "and status <> 'completed' and due_at > now()")
+    postgresql.execute("select pg_stat_force_next_flush()")
+    postgresql.commit()
+    assert "app.tasks_user_id_due_at_open_idx" not in {index for _, index, _ in doctor.unused_indexes(postgresql)}

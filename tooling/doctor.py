@@ -1,0 +1,234 @@
+"""`tooling doctor`: is this database in the shape the project expects?
+
+Each check prints one line: `ok` or `info`, or a finding with what to do:
+`warn` (worth fixing) or `SECURITY` (a hole: the command then exits 1).
+Security findings are the ones that would let one user reach another's
+rows or let anyone call what they should not: a table in `app` without
+forced row-level security, anything in the project's schemas granted to
+PUBLIC, an app role that can log in directly or bypass row-level security.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from tooling import drift, migrate
+from tooling.config import describe_target
+from tooling.errors import ToolError, describe_connect_failure, one_line
+
+SUPPORTED_MAJORS = range(15, 19)  # the majors CI runs (15 and 18) and those between
+SCHEMAS = ("app", "app_private")
+APP_ROLES = ("todo_app", "todo_readonly", "todo_auth")
+UNUSED_INDEX_AFTER_DAYS = 7  # index usage means little before statistics cover a week of traffic
+
+
+@dataclass(frozen=True)
+class Line:
+    level: str  # ok, info, warn, SECURITY
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.level:<8} {self.text}"
+
+
+def _server(conn: psycopg.Connection) -> list[Line]:
+    version = conn.execute("select current_setting('server_version')").fetchone()[0]
+    major = conn.info.server_version // 10000
+    supported = f"{SUPPORTED_MAJORS.start} to {SUPPORTED_MAJORS.stop - 1}"
+    if major in SUPPORTED_MAJORS:
+        return [Line("ok", f"server: PostgreSQL {version} (supported: {supported})")]
+    return [Line("warn", f"server: PostgreSQL {version} is not supported (supported: {supported}); "
+                         "upgrade, or run the test suite against it before trusting it")]
+
+
+def describe_connection(host: str, ssl: tuple | None) -> Line:
+    """``ssl``: (ssl, version, cipher) of this session from pg_stat_ssl."""
+    if host.startswith("/") or not host:
+        return Line("ok", f"connection: Unix socket {host or '(default)'} (TLS does not apply)")
+    if ssl and ssl[0]:
+        return Line("ok", f"connection: {host}, TLS {ssl[1]} ({ssl[2]})")
+    if host in ("localhost", "127.0.0.1", "::1"):
+        return Line("info", f"connection: {host} without TLS (local only)")
+    return Line("warn", f"connection: {host} without TLS; add sslmode=verify-full (or require) to DATABASE_URL")
+
+
+def _connection(conn: psycopg.Connection) -> list[Line]:
+    ssl = conn.execute("select ssl, version, cipher from pg_stat_ssl where pid = pg_backend_pid()").fetchone()
+    return [describe_connection(conn.info.host, ssl)]
+
+
+def _migrations(url: str, migrations_dir: Path) -> list[Line]:
+    try:
+        states = migrate.states(url, migrations_dir)
+    except ToolError as exc:
+        return [Line("warn", f"migrations: {exc}")]
+    pending = [s.migration_id for s in states if s.applied_at is None]
+    missing = [s.migration_id for s in states if not s.has_file]
+    lines = []
+    if pending:
+        lines.append(Line("warn", f"migrations: {len(pending)} pending ({pending[0]} first); run `make migrate`"))
+    if missing:
+        lines.append(Line("warn", f"migrations: {missing[0]} is applied but its file is missing; restore the file"))
+    applied = len(states) - len(pending)
+    return lines or [Line("ok", f"migrations: {applied} applied, none pending, every applied file unchanged")]
+
+
+def _drift(url: str, migrations_dir: Path) -> list[Line]:
+    found = drift.check(url, migrations_dir)
+    if not found.checked:
+        return [Line("info", found.summary())]
+    if not found.differences:
+        return [Line("ok", "drift: none (the catalog matches the applied migrations)")]
+    return [Line("warn", f"drift: {difference}; undo the manual change, or make it a migration")
+            for difference in found.differences]
+
+
+def _row_security(conn: psycopg.Connection) -> list[Line]:
+    tables = conn.execute(
+        "select c.oid::regclass::text, c.relrowsecurity, c.relforcerowsecurity from pg_class c "
+        "where c.relnamespace = 'app'::regnamespace and c.relkind in ('r', 'p') order by 1"
+    ).fetchall()
+    lines = [Line("SECURITY", f"{table}: row-level security is {'not forced' if enabled else 'off'}; "
+                              f"enable and force it in a migration (`alter table {table} force row level security`)")
+             for table, enabled, forced in tables if not (enabled and forced)]
+    return lines or [Line("ok", f"row-level security: enabled and forced on all {len(tables)} tables in app")]
+
+
+_PUBLIC_GRANTS = """
+    select kind, name, privilege from (
+      select 'schema' as kind, n.nspname::text as name, a.privilege_type as privilege
+      from pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
+      where n.nspname = any(%(schemas)s) and a.grantee = 0
+      union all
+      select case c.relkind when 'S' then 'sequence' when 'v' then 'view' else 'table' end,
+             c.oid::regclass::text, a.privilege_type
+      from pg_class c, aclexplode(coalesce(c.relacl, acldefault(
+             (case when c.relkind = 'S' then 's' else 'r' end)::"char", c.relowner))) a
+      where c.relnamespace::regnamespace::text = any(%(schemas)s) and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
+        and a.grantee = 0
+      union all
+      select 'column', c.oid::regclass::text || '.' || att.attname, a.privilege_type
+      from pg_attribute att join pg_class c on c.oid = att.attrelid, aclexplode(att.attacl) a
+      where c.relnamespace::regnamespace::text = any(%(schemas)s) and a.grantee = 0
+      union all
+      select 'function', p.oid::regprocedure::text, a.privilege_type
+      from pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+      where p.pronamespace::regnamespace::text = any(%(schemas)s) and a.grantee = 0
+    ) as granted order by 1, 2, 3
+"""
+
+
+def _public_grants(conn: psycopg.Connection) -> list[Line]:
+    rows = conn.execute(_PUBLIC_GRANTS, {"schemas": list(SCHEMAS)}).fetchall()
+    lines = [Line("SECURITY", f"{kind} {name}: {privilege} is granted to PUBLIC (every role); revoke it in a "
+                              "migration and grant it to the roles that need it")
+             for kind, name, privilege in rows]
+    return lines or [Line("ok", f"grants: nothing in {', '.join(SCHEMAS)} is granted to PUBLIC")]
+
+
+def _roles(conn: psycopg.Connection) -> list[Line]:
+    rows = conn.execute(
+        "select rolname, rolcanlogin, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb from pg_roles "
+        "where rolname = any(%s) order by 1",
+        [list(APP_ROLES)],
+    ).fetchall()
+    lines = []
+    for name, login, superuser, bypass, createrole, createdb in rows:
+        powers = [label for label, on in (("LOGIN", login), ("SUPERUSER", superuser), ("BYPASSRLS", bypass),
+                                          ("CREATEROLE", createrole), ("CREATEDB", createdb)) if on]
+        if powers:
+            lines.append(Line("SECURITY", f"role {name} has {', '.join(powers)}; `alter role {name} "
+                                          + " ".join(f"NO{p}" for p in powers) + "` (log in as a member instead)"))
+    missing = sorted(set(APP_ROLES) - {row[0] for row in rows})
+    if missing:
+        lines.append(Line("warn", f"roles {', '.join(missing)} do not exist; run `make migrate`"))
+    return lines or [Line("ok", f"roles: {', '.join(APP_ROLES)} are group roles (no LOGIN, no BYPASSRLS)")]
+
+
+def _foreign_key_indexes(conn: psycopg.Connection) -> list[Line]:
+    rows = conn.execute(
+        """
+        select con.conrelid::regclass::text, con.conname,
+               (select string_agg(a.attname, ', ' order by k.n) from unnest(con.conkey) with ordinality k(attnum, n)
+                join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.attnum)
+        from pg_constraint con
+        where con.contype = 'f' and con.connamespace::regnamespace::text = any(%s)
+          and not exists (
+            select from pg_index i
+            where i.indrelid = con.conrelid
+              and (i.indkey::int2[])[0:cardinality(con.conkey) - 1] @> con.conkey
+              and (i.indkey::int2[])[0:cardinality(con.conkey) - 1] <@ con.conkey)
+        order by 1, 2""",
+        [list(SCHEMAS)],
+    ).fetchall()
+    lines = [Line("warn", f"{table}: foreign key {name} ({columns}) has no index led by its columns; deletes of the "
+                          f"referenced rows scan {table}: add one in a migration")
+             for table, name, columns in rows]
+    return lines or [Line("ok", "foreign keys: every one is served by an index led by its columns")]
+
+
+def statistics_days(conn: psycopg.Connection) -> float:
+    """How long the usage statistics have been collecting (since reset, or since the server started)."""
+    return conn.execute(
+        "select extract(epoch from now() - coalesce(stats_reset, pg_postmaster_start_time())) / 86400 "
+        "from pg_stat_database where datname = current_database()"
+    ).fetchone()[0]
+
+
+def unused_indexes(conn: psycopg.Connection) -> list[tuple[str, str, int]]:
+    """Indexes never scanned since statistics began, except those that enforce a constraint."""
+    return conn.execute(
+        """
+        select s.relid::regclass::text, s.indexrelid::regclass::text, pg_relation_size(s.indexrelid)
+        from pg_stat_user_indexes s
+        where s.schemaname = any(%s) and s.idx_scan = 0
+          and not exists (select from pg_constraint con where con.conindid = s.indexrelid)
+        order by 3 desc, 2""",
+        [list(SCHEMAS)],
+    ).fetchall()
+
+
+def _index_usage(conn: psycopg.Connection) -> list[Line]:
+    days = float(statistics_days(conn))
+    if days < UNUSED_INDEX_AFTER_DAYS:
+        return [Line("info", f"index usage: statistics cover {days:.1f} days; unused indexes are judged after "
+                             f"{UNUSED_INDEX_AFTER_DAYS}")]
+    lines = [Line("warn", f"{index} on {table} ({size / 1e6:.1f} MB) has not been used in {days:.0f} days; if no "
+                          "query named in its comment runs here, drop it in a migration")
+             for table, index, size in unused_indexes(conn)]
+    return lines or [Line("ok", f"index usage: every index has been used in the last {days:.0f} days")]
+
+
+def _largest_tables(conn: psycopg.Connection, limit: int = 5) -> list[Line]:
+    rows = conn.execute(
+        """
+        select c.oid::regclass::text, pg_total_relation_size(c.oid), c.reltuples::bigint
+        from pg_class c
+        where c.relnamespace::regnamespace::text = any(%s) and c.relkind in ('r', 'p')
+        order by 2 desc, 1 limit %s""",
+        [list(SCHEMAS), limit],
+    ).fetchall()
+    listed = ", ".join(f"{name} {size / 1e6:.1f} MB ({f'~{count:,} rows' if count >= 0 else 'not analyzed yet'})"
+                       for name, size, count in rows)
+    return [Line("info", f"largest tables: {listed}")]
+
+
+def examine(url: str, migrations_dir: Path) -> list[Line]:
+    try:
+        conn = psycopg.connect(url, autocommit=True)
+    except psycopg.OperationalError as exc:
+        raise describe_connect_failure(exc, describe_target(url)) from None
+    with conn:
+        lines = _server(conn) + _connection(conn)
+        lines += _migrations(url, migrations_dir)
+        lines += _drift(url, migrations_dir)
+        for check in (_row_security, _public_grants, _roles, _foreign_key_indexes, _index_usage, _largest_tables):
+            try:
+                lines += check(conn)
+            except psycopg.Error as exc:
+                lines.append(Line("warn", f"{check.__name__.strip('_').replace('_', ' ')}: could not check: "
+                                          f"{one_line(exc)}"))
+    return lines
