@@ -6,7 +6,8 @@
 2. Draws users with a fixed seed, heavy users (thousands of tasks) a fifth of
    the draw, and runs every read query many times as todo_app under row-level
    security, and the same SQL as the owner with an explicit user_id filter
-   (the RLS overhead); then every write query, each in a rolled-back
+   (the RLS overhead), the two interleaved call by call so that drift in the
+   machine's speed hits both alike; then every write query, each in a rolled-back
    transaction. Times are the server's: EXPLAIN (ANALYZE, TIMING OFF)
    execution time, triggers included; planning time is reported beside it.
 3. Runs pgbench with the app's mix (bench/app_mix.pgbench), 16 clients.
@@ -175,20 +176,24 @@ def _sample(conn: psycopg.Connection, seed: int) -> list[dict]:
     return users
 
 
-def _measure(conn, users, name, query_sql, make_params, runs, as_owner=False) -> list[tuple[float, float, float]]:
-    samples = []
+def _measure(conn, users, query_sql, make_params, runs, with_owner=False) -> tuple[list, list]:
+    """Samples as todo_app under RLS and, when asked, the owner's version of the same call right after it:
+    interleaved per call, so drift in the machine's speed (checkpoints after the load) hits both alike."""
+    app, owner = [], []
     for i in range(runs + len(users)):  # the first pass over the users warms the cache and is not counted
         user = users[i % len(users)]
+        params = make_params(user)
         with conn.transaction(force_rollback=True):
-            params = make_params(user)
-            if as_owner:
-                sample = _explain(conn, _owner_sql(query_sql), params | {"bench_user": user["id"]})
-            else:
-                act_as(conn, "todo_app", user["id"])
-                sample = _explain(conn, query_sql, params)
+            act_as(conn, "todo_app", user["id"])
+            sample = _explain(conn, query_sql, params)
+        if with_owner:
+            with conn.transaction(force_rollback=True):
+                owner_sample = _explain(conn, _owner_sql(query_sql), params | {"bench_user": user["id"]})
         if i >= len(users):
-            samples.append(sample)
-    return samples
+            app.append(sample)
+            if with_owner:
+                owner.append(owner_sample)
+    return app, owner
 
 
 def _result(name, kind, samples, owner=None, budget=None) -> Result:
@@ -259,11 +264,10 @@ def _run(url: str, settings: Settings, budgets: dict, tasks: int, seed: int, run
               flush=True)
         for name, make in READS.items():
             query_sql = getattr(QUERIES, name.split(" ")[0]).sql
-            app = _measure(conn, drawn, name, query_sql, make, runs)
-            owner = _measure(conn, drawn, name, query_sql, make, runs, as_owner=True)
+            app, owner = _measure(conn, drawn, query_sql, make, runs, with_owner=True)
             report.results.append(_result(name, "read", app, owner, budgets["reads"]["p95_ms"]))
         for name, make in WRITES.items():
-            samples = _measure(conn, drawn, name, getattr(QUERIES, name).sql, make, runs)
+            samples, _ = _measure(conn, drawn, getattr(QUERIES, name).sql, make, runs)
             report.results.append(_result(name, "write", samples, None, budgets["writes"]["p95_ms"]))
         heavy = conn.execute(
             "select count(*) from (select user_id from app.tasks group by user_id having count(*) >= %s) as h",
