@@ -6,7 +6,9 @@ the migration records (so a restored copy knows which migrations it has and
 stops rather than write a partial archive, so a backup must be taken by a
 superuser or a role with BYPASSRLS (the embedded server's is a superuser).
 Optimizer statistics are not archived (they are server-version specific);
-a restore runs ANALYZE instead.
+a restore runs ANALYZE instead. The archive is restored through
+pg_restore's script and psql, so that a header line the embedded (newer)
+binaries write, which older servers refuse, can be left out.
 
 A restore goes into an empty database (the configured one, or a new one
 named with --into) in one transaction: it lands whole or not at all. A
@@ -24,6 +26,7 @@ creates the three roles.
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -138,12 +141,46 @@ def _drop_database(admin: str, dbname: str) -> None:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname)))
 
 
+# pg_restore 17+ starts its script with this setting, which older servers do not know.
+_NEWER_SETTINGS = {b"SET transaction_timeout = 0;\n": 170000}
+
+
 def _pg_restore(target: str, file: Path) -> None:
-    done = _run("pg_restore", "--single-transaction", "--exit-on-error", f"--dbname={target}", str(file))
-    if done.returncode != 0:
-        raise ToolError(
-            f"restore into {describe_target(target)} failed and was rolled back, nothing changed: "
-            f"{one_line(done.stderr)}"
-        )
+    """pg_restore's script of the archive, run by psql in one transaction.
+
+    The embedded binaries are newer than some supported servers (15, 16), and
+    pg_restore writes `SET transaction_timeout` whatever the server; going
+    through its script lets that one header line be left out for a server
+    that predates it. Everything else is what `pg_restore --dbname` runs.
+    """
+    with psycopg.connect(target) as conn:
+        version = conn.info.server_version
+    binaries = server.binaries_dir()
+    # Their messages go to files, not pipes: a chatty restore must not stall on a full pipe.
+    with tempfile.TemporaryFile() as script_log, tempfile.TemporaryFile() as psql_log:
+        script = subprocess.Popen([str(binaries / "pg_restore"), "--file=-", str(file)],
+                                  stdout=subprocess.PIPE, stderr=script_log)
+        psql = subprocess.Popen([str(binaries / "psql"), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1",
+                                 "--single-transaction", f"--dbname={target}"],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=psql_log)
+        try:
+            for line in script.stdout:
+                if _NEWER_SETTINGS.get(line, 0) > version:
+                    continue
+                psql.stdin.write(line)
+        except BrokenPipeError:
+            pass  # psql stopped at an error: its messages say which
+        finally:
+            psql.stdin.close()
+            script.stdout.close()
+        failed = (script.wait() != 0) | (psql.wait() != 0)
+        if failed:
+            script_log.seek(0)
+            psql_log.seek(0)
+            messages = psql_log.read().decode(errors="replace") or script_log.read().decode(errors="replace")
+            raise ToolError(
+                f"restore into {describe_target(target)} failed and was rolled back, nothing changed: "
+                f"{one_line(messages)[:500]}"
+            )
     with psycopg.connect(target, autocommit=True) as conn:
         conn.execute("analyze")
