@@ -116,6 +116,12 @@ catalog_snapshot = catalog.snapshot
 snapshot_diff = catalog.diff
 
 
+def rows_checksum(conn: psycopg.Connection, query: str, params=None) -> tuple[int, str]:
+    """Row count and an order-independent md5 of ``query``'s rows: equal exactly when the rows are."""
+    wrapped = f"select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from ({query}) as t"
+    return conn.execute(wrapped, params).fetchone()
+
+
 def write_migration(folder: Path, name: str, forward: str, rollback: str | None = None) -> None:
     """Create a migration pair in a scratch migrations folder (for failure-path tests)."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -8,10 +8,12 @@ import os
 
 import psycopg
 import pytest
-from psycopg import sql
 
-from tests.support import MIGRATIONS_DIR, PARAMS, acting_as, assert_one_line_error, catalog_snapshot, db_url, run_cli
+from tests.support import (
+    MIGRATIONS_DIR, PARAMS, acting_as, assert_one_line_error, catalog_snapshot, db_url, rows_checksum, run_cli,
+)
 from tooling import drift, generate
+from tooling.scratch import drop_database
 from tooling.seed import seed
 
 TABLES = ("users", "tasks", "tags", "task_tags", "task_events")
@@ -19,21 +21,15 @@ TABLES = ("users", "tasks", "tags", "task_tags", "task_events")
 
 def _fingerprint(conn: psycopg.Connection) -> dict[str, tuple[int, str]]:
     """Row count and an order-independent checksum of every table (read as a superuser: RLS does not filter)."""
-    result = {}
-    for table in TABLES:
-        query = sql.SQL("select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), '')) "
-                        "from app.{} as t").format(sql.Identifier(table))
-        result[table] = conn.execute(query).fetchone()
-    return result
+    return {table: rows_checksum(conn, f"select * from app.{table}") for table in TABLES}
 
 
 @pytest.fixture
 def target_name():
     name = f"tododb_restored_{os.getpid()}"
     yield name
-    with psycopg.connect(PARAMS.url(PARAMS.maintenance_dbname), autocommit=True) as conn:
-        for leftover in (name, f"{name}_restoring"):
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(leftover)))
+    for leftover in (name, f"{name}_restoring"):
+        drop_database(PARAMS.url(PARAMS.maintenance_dbname), leftover)
 
 
 @pytest.fixture

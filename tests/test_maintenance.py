@@ -13,7 +13,9 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from tests.support import ROOT, acting_as, assert_one_line_error, db_url, new_tag, new_task, new_user, refused, run_cli
+from tests.support import (
+    ROOT, acting_as, assert_one_line_error, db_url, new_tag, new_task, new_user, refused, rows_checksum, run_cli,
+)
 from tooling import maintain
 
 DAY = timedelta(days=1)
@@ -104,8 +106,7 @@ def test_archive_killed_mid_way_and_run_again_loses_nothing_and_moves_nothing_tw
             postgresql.execute("insert into app.task_tags (user_id, task_id, tag_id) values (%s, %s, %s)",
                                [ann, task, tag])
     kept = [_completed(postgresql, ann, 100) for _ in range(5)]
-    snapshot = postgresql.execute(f"select md5(string_agg(t::text, '|' order by id)) from "
-                                  f"(select {TASK_COLUMNS} from app.tasks where id = any(%s)) as t", [old]).fetchone()
+    snapshot = rows_checksum(postgresql, f"select {TASK_COLUMNS} from app.tasks where id = any(%s)", [old])
     links = postgresql.execute("select count(*) from app.task_tags").fetchone()[0]
     postgresql.commit()
 
@@ -138,8 +139,7 @@ def test_archive_killed_mid_way_and_run_again_loses_nothing_and_moves_nothing_tw
     assert again.stdout.splitlines()[-1].startswith("archived 450 tasks")
     assert counts() == (5, 600)
     assert _ids(postgresql, "tasks_archive") == set(old) and _ids(postgresql, "tasks") == set(kept)
-    moved = postgresql.execute(f"select md5(string_agg(t::text, '|' order by id)) from "
-                               f"(select {TASK_COLUMNS} from app.tasks_archive) as t").fetchone()
+    moved = rows_checksum(postgresql, f"select {TASK_COLUMNS} from app.tasks_archive")
     assert moved == snapshot
     assert postgresql.execute("select count(*) from app.task_tags_archive").fetchone()[0] == links > 0
     assert postgresql.execute("select count(*) from app.task_tags").fetchone() == (0,)

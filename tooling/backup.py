@@ -35,7 +35,9 @@ from psycopg import sql
 
 from tooling import server
 from tooling.config import ROOT, describe_target
-from tooling.errors import ToolError, describe_connect_failure, one_line
+from tooling.errors import ToolError, one_line
+from tooling.scratch import drop_database
+from tooling.target import connect
 
 BACKUP_DIR = ROOT / "backups"
 
@@ -79,24 +81,19 @@ def backup(url: str, file: Path) -> Path:
 
 
 def _contents(url: str) -> int:
-    try:
-        with psycopg.connect(url) as conn:
-            return conn.execute(_CONTENTS).fetchone()[0]
-    except psycopg.OperationalError as exc:
-        raise describe_connect_failure(exc, describe_target(url)) from None
+    with connect(url) as conn:
+        return conn.execute(_CONTENTS).fetchone()[0]
 
 
 def _create_database(url: str, dbname: str) -> str:
     """The URL of ``dbname`` on ``url``'s server, created if it does not exist."""
     try:
-        with psycopg.connect(url, autocommit=True) as conn:
+        with connect(url, autocommit=True) as conn:
             exists = conn.execute("select 1 from pg_database where datname = %s", [dbname]).fetchone()
             if not exists:
                 conn.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
     except psycopg.errors.InsufficientPrivilege as exc:
         raise ToolError(f"cannot create database {dbname!r}: {one_line(exc)}") from None
-    except psycopg.OperationalError as exc:
-        raise describe_connect_failure(exc, describe_target(url)) from None
     return psycopg.conninfo.make_conninfo(url, dbname=dbname)
 
 
@@ -120,25 +117,20 @@ def restore(url: str, file: Path, into: str | None = None, force: bool = False) 
     dbname = psycopg.conninfo.conninfo_to_dict(target).get("dbname")
     staging = f"{dbname}_restoring"
     admin = psycopg.conninfo.make_conninfo(target, dbname="postgres")
-    _drop_database(admin, staging)  # a leftover of an interrupted run
+    drop_database(admin, staging)  # a leftover of an interrupted run
     try:
         _pg_restore(_create_database(admin, staging), file)
     except ToolError:
-        _drop_database(admin, staging)
+        drop_database(admin, staging)
         raise
     try:
+        drop_database(admin, dbname)
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(dbname)))
             conn.execute(sql.SQL("alter database {} rename to {}").format(sql.Identifier(staging), sql.Identifier(dbname)))
     except psycopg.Error as exc:
         raise ToolError(f"the restored copy is in database {staging!r}, but replacing {dbname!r} failed: "
                         f"{one_line(exc)}") from None
     return target
-
-
-def _drop_database(admin: str, dbname: str) -> None:
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname)))
 
 
 # pg_restore 17+ starts its script with this setting, which older servers do not know.

@@ -21,7 +21,7 @@ from tooling.errors import ToolError, one_line
 from tooling.target import database_url
 
 
-def _print_status(url: str, settings: Settings) -> None:
+def _print_status(url: str, settings: Settings) -> list[migrate.MigrationState]:
     rows = migrate.states(url, settings.migrations_dir)
     print(f"migrations against {describe_target(url)}:")
     width = max(len(row.migration_id) for row in rows)
@@ -34,6 +34,7 @@ def _print_status(url: str, settings: Settings) -> None:
         print(f"  {state}  {row.migration_id.ljust(width)}  {note}")
     applied = sum(row.applied_at is not None for row in rows)
     print(f"{applied} applied, {len(rows) - applied} pending")
+    return rows
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
@@ -56,8 +57,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> None:
     from tooling import drift
 
     url = database_url(settings)
-    _print_status(url, settings)
-    found = drift.check(url, settings.migrations_dir)
+    states = _print_status(url, settings)
+    found = drift.check(url, settings.migrations_dir, states)
     print(found.summary())
     for line in found.differences:
         print(f"  {line}")

@@ -16,8 +16,8 @@ from pathlib import Path
 import psycopg
 
 from tooling import drift, migrate
-from tooling.config import describe_target
-from tooling.errors import ToolError, describe_connect_failure, one_line
+from tooling.errors import ToolError, one_line
+from tooling.target import connect
 
 SUPPORTED_MAJORS = range(15, 19)  # the majors CI runs (15 and 18) and those between
 SCHEMAS = ("app", "app_private")
@@ -60,11 +60,7 @@ def _connection(conn: psycopg.Connection) -> list[Line]:
     return [describe_connection(conn.info.host, ssl)]
 
 
-def _migrations(url: str, migrations_dir: Path) -> list[Line]:
-    try:
-        states = migrate.states(url, migrations_dir)
-    except ToolError as exc:
-        return [Line("warn", f"migrations: {exc}")]
+def _migrations(states: list[migrate.MigrationState]) -> list[Line]:
     pending = [s.migration_id for s in states if s.applied_at is None]
     missing = [s.migration_id for s in states if not s.has_file]
     lines = []
@@ -76,8 +72,8 @@ def _migrations(url: str, migrations_dir: Path) -> list[Line]:
     return lines or [Line("ok", f"migrations: {applied} applied, none pending, every applied file unchanged")]
 
 
-def _drift(url: str, migrations_dir: Path) -> list[Line]:
-    found = drift.check(url, migrations_dir)
+def _drift(url: str, migrations_dir: Path, states: list[migrate.MigrationState]) -> list[Line]:
+    found = drift.check(url, migrations_dir, states)
     if not found.checked:
         return [Line("info", found.summary())]
     if not found.differences:
@@ -217,14 +213,15 @@ def _largest_tables(conn: psycopg.Connection, limit: int = 5) -> list[Line]:
 
 
 def examine(url: str, migrations_dir: Path) -> list[Line]:
-    try:
-        conn = psycopg.connect(url, autocommit=True)
-    except psycopg.OperationalError as exc:
-        raise describe_connect_failure(exc, describe_target(url)) from None
-    with conn:
+    with connect(url, autocommit=True) as conn:
         lines = _server(conn) + _connection(conn)
-        lines += _migrations(url, migrations_dir)
-        lines += _drift(url, migrations_dir)
+        try:
+            states = migrate.states(url, migrations_dir)
+        except ToolError as exc:  # an edited applied migration: nothing to compare with
+            lines.append(Line("warn", f"migrations: {exc}"))
+        else:
+            lines += _migrations(states)
+            lines += _drift(url, migrations_dir, states)
         for check in (_row_security, _public_grants, _roles, _foreign_key_indexes, _index_usage, _largest_tables):
             try:
                 lines += check(conn)

@@ -43,15 +43,17 @@ class Drift:
         return f"drift: {len(self.differences)} object(s) differ from what the applied migrations make"
 
 
-def check(url: str, migrations_dir: Path) -> Drift:
-    applied = migrate.applied_ids(url)
-    files = {m.id for m in migrate.load_migrations(migrations_dir)}
-    missing = [migration_id for migration_id in applied if migration_id not in files]
+def check(url: str, migrations_dir: Path, states: list[migrate.MigrationState] | None = None) -> Drift:
+    """Compare ``url`` with its applied migrations; ``states`` saves reading them again if the caller has."""
+    if states is None:
+        states = migrate.states(url, migrations_dir)  # refuses edited applied files
+    applied = {s.migration_id for s in states if s.applied_at is not None}
+    missing = [s.migration_id for s in states if not s.has_file]
     if missing:
         return Drift(False, reason=f"applied migration {missing[0]} has no file to rebuild it from")
     try:
         with scratch_database(url, f"tododb_drift_{os.getpid()}") as scratch_url:
-            migrate.apply_pending(scratch_url, migrations_dir, echo=lambda *_: None, only=set(applied))
+            migrate.apply_pending(scratch_url, migrations_dir, echo=lambda *_: None, only=applied)
             with psycopg.connect(scratch_url) as conn:
                 expected = catalog.snapshot(conn, COMPARED)
     except psycopg.errors.InsufficientPrivilege as exc:

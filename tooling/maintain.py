@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from tooling.config import describe_target
-from tooling.errors import ToolError, describe_connect_failure, one_line
+from tooling.errors import ToolError, one_line
+from tooling.target import connect
 
 JOBS = {
     # job: (function, what it does to a task, what it counts)
@@ -58,10 +58,7 @@ def parse_age(text: str) -> timedelta:
 
 
 def _connect(url: str) -> psycopg.Connection:
-    try:
-        conn = psycopg.connect(url, application_name="tododb maintain")
-    except psycopg.OperationalError as exc:
-        raise describe_connect_failure(exc, describe_target(url)) from None
+    conn = connect(url, application_name="tododb maintain")
     # If this process dies, the server notices within seconds and rolls the batch back.
     conn.execute("set client_connection_check_interval = '2s'")
     conn.execute("set lock_timeout = '5s'")

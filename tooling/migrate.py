@@ -274,12 +274,6 @@ def roll_back(url: str, migrations_dir: Path, every: bool, lock_wait_seconds: fl
     return rolled_back
 
 
-def applied_ids(url: str) -> list[str]:
-    """The ids of the migrations applied to ``url``, oldest first (read-only)."""
-    with open_backend(url) as backend:
-        return [migration_id for _, migration_id, _ in _applied_records(backend, create=False)]
-
-
 def states(url: str, migrations_dir: Path) -> list[MigrationState]:
     """Every migration known to the folder or the database, in order, with its state."""
     migrations = load_migrations(migrations_dir)

@@ -14,8 +14,10 @@ import psycopg
 from psycopg import sql
 
 
-def _drop(conn: psycopg.Connection, name: str) -> None:
-    conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+def drop_database(admin_url: str, name: str) -> None:
+    """Drop database ``name`` if it exists, ending any session still connected to it."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
 @contextmanager
@@ -24,11 +26,10 @@ def scratch_database(admin_url: str, name: str, template: str | None = None) -> 
     create = sql.SQL("create database {}").format(sql.Identifier(name))
     if template:
         create += sql.SQL(" template {}").format(sql.Identifier(template))
+    drop_database(admin_url, name)
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        _drop(conn, name)
         conn.execute(create)
     try:
         yield psycopg.conninfo.make_conninfo(admin_url, dbname=name)
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            _drop(conn, name)
+        drop_database(admin_url, name)

@@ -63,16 +63,14 @@ def generate(settings: Settings) -> dict[Path, str]:
     return {SNAPSHOT: normalise(dumped.stdout), DICTIONARY: readme}
 
 
+def stale(settings: Settings) -> dict[Path, str]:
+    """The committed files that differ from what the migrations make now, with their fresh text."""
+    return {path: text for path, text in generate(settings).items() if not path.exists() or path.read_text() != text}
+
+
 def write(settings: Settings) -> list[Path]:
     """Regenerate the files; return those that changed."""
-    changed = []
-    for path, text in generate(settings).items():
-        if not path.exists() or path.read_text() != text:
-            path.write_text(text)
-            changed.append(path)
-    return changed
-
-
-def stale(settings: Settings) -> list[Path]:
-    """The committed files that differ from what the migrations make now."""
-    return [path for path, text in generate(settings).items() if not path.exists() or path.read_text() != text]
+    changed = stale(settings)
+    for path, text in changed.items():
+        path.write_text(text)
+    return list(changed)
