@@ -1,25 +1,43 @@
 """Test databases on a real server, through pytest-postgresql.
 
 The server is the embedded one (started by the tool if needed) or the one in
-``TEST_DATABASE_URL``.  Two templates are built once per session:
+``TEST_DATABASE_URL``.  Templates are built once per session and cloned for
+each test (``CREATE DATABASE ... TEMPLATE``: cheap):
 
-* ``postgresql``: a fresh database with every migration applied, cloned from
-  a template for each test (``CREATE DATABASE ... TEMPLATE``: cheap);
-* ``empty_db``: a fresh database with nothing applied, for the migration and
-  CLI tests that drive the runner themselves.
+* ``postgresql``: every migration applied by the server's superuser;
+* ``owner_migrated``: every migration applied by an ordinary owner (CREATEDB,
+  CREATEROLE, no superuser: as on hosted servers); the tests that must hold
+  for both take ``migrated_db``, which runs them on each. There the history
+  trigger runs with the owner's rights, under forced row-level security, so
+  rows are written with the identity of the user they belong to, as an
+  ordinary owner's maintenance must;
+* ``empty_db``: nothing applied, for the migration and CLI tests that drive
+  the runner themselves.
+
+Every fixture connection is the server's superuser.
 """
 
 from __future__ import annotations
 
+import psycopg
+import pytest
 from pytest_postgresql import factories
 
+from tests import owners
 from tests.support import MIGRATIONS_DIR, PARAMS
 from tooling import migrate
 
-
 def apply_all_migrations(host, port, user, dbname, password=None, **_ignored) -> None:
-    """pytest-postgresql loader: migrate the template with the real runner."""
-    url = PARAMS.url(dbname)
+    """pytest-postgresql loader: migrate the template with the real runner, as the superuser."""
+    migrate.apply_pending(PARAMS.url(dbname), MIGRATIONS_DIR, echo=lambda *_: None)
+
+
+def apply_all_migrations_as_owner(host, port, user, dbname, password=None, **_ignored) -> None:
+    """pytest-postgresql loader: hand the template to an ordinary owner, who migrates it."""
+    with psycopg.connect(PARAMS.url(dbname), autocommit=True) as admin:
+        owners.ensure_owner(admin)
+        owners.grant_admin_on_existing_roles(admin)
+        url = owners.hand_database_to_owner(admin, dbname)
     migrate.apply_pending(url, MIGRATIONS_DIR, echo=lambda *_: None)
 
 
@@ -32,7 +50,18 @@ _server = dict(
 )
 
 migrated_proc = factories.postgresql_noproc(dbname="tododb_test", load=[apply_all_migrations], **_server)
+owner_migrated_proc = factories.postgresql_noproc(
+    dbname="tododb_test_owner", load=[apply_all_migrations_as_owner], **_server)
 empty_proc = factories.postgresql_noproc(dbname="tododb_test_empty", **_server)
 
 postgresql = factories.postgresql("migrated_proc")
+owner_migrated = factories.postgresql("owner_migrated_proc")
 empty_db = factories.postgresql("empty_proc")
+
+
+@pytest.fixture(params=["superuser", "ordinary owner"])
+def migrated_db(request) -> psycopg.Connection:
+    """A migrated database, once as migrated by the superuser and once by an ordinary owner."""
+    if request.param == "superuser":
+        return request.getfixturevalue("postgresql")
+    return request.getfixturevalue("owner_migrated")
