@@ -161,6 +161,18 @@ def new_tag(conn: psycopg.Connection, user_id: uuid.UUID, name: str = "home", **
 
 
 @contextmanager
+def identity(conn: psycopg.Connection, user_id: uuid.UUID | str) -> Iterator[psycopg.Connection]:
+    """A transaction (committed) in which ``user_id`` is the identity in force, without changing role.
+
+    What an ordinary owner's maintenance does: under forced row-level security the history trigger (the
+    owner's rights) may record only the events of the identity in force. A superuser needs none of it.
+    """
+    with conn.transaction():
+        conn.execute("select set_config('app.user_id', %s, true)", [str(user_id)])
+        yield conn
+
+
+@contextmanager
 def refused(conn: psycopg.Connection, sqlstate: str, constraint: str | None = None) -> Iterator[None]:
     """The block must fail with ``sqlstate`` (a class such as ``"23"`` or a full
     code) and, when given, name ``constraint``; the connection stays usable

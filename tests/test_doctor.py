@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import MIGRATIONS_DIR, db_url, run_cli
+from tests.support import BCRYPT_HASH, MIGRATIONS_DIR, db_url, run_cli
 from tooling import doctor, migrate
 
 # A change, the line doctor must print for it, and whether it is a security finding.
@@ -19,6 +19,11 @@ DAMAGE = [
      "SECURITY function app_private.tg__timestamps(): EXECUTE is granted to PUBLIC", True),
     ("grant usage on schema app_private to public", "SECURITY schema app_private: USAGE is granted to PUBLIC", True),
     ("alter role todo_readonly bypassrls", "SECURITY role todo_readonly has BYPASSRLS", True),
+    # A definer function planted by hand with the path the migrations once pinned (EXECUTE revoked from
+    # PUBLIC, so the search_path is the only finding, whoever the default privileges were set for).
+    ("create function app_private.planted() returns int language sql stable security definer "
+     "set search_path = '' as 'select 1'; revoke execute on function app_private.planted() from public",
+     "SECURITY function app_private.planted(): search_path = '' does not name pg_temp", True),
     ("drop index app.task_tags_user_id_tag_id_created_at_idx",
      "warn     app.task_tags: foreign key task_tags_user_id_tag_id_fkey (user_id, tag_id) has no index", False),
 ]
@@ -32,8 +37,9 @@ def test_a_migrated_database_has_no_finding(postgresql):
     result = run_cli("doctor", env={"DATABASE_URL": db_url(postgresql)})
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[-1] == "no findings"
-    for check in ("server:", "connection:", "migrations: 22 applied", "drift: none", "row-level security:",
-                  "grants:", "roles:", "foreign keys:", "index usage:", "largest tables:"):
+    applied = len(migrate.load_migrations(MIGRATIONS_DIR))
+    for check in ("server:", "connection:", f"migrations: {applied} applied", "drift: none", "row-level security:",
+                  "grants:", "roles:", "definer functions:", "statistics:", "foreign keys:", "index usage:", "largest tables:"):
         assert any(check in line for line in result.stdout.splitlines()), check
 
 
@@ -57,9 +63,11 @@ def test_each_kind_of_damage_is_found(postgresql, statement, expected, security)
 
 def test_pending_migrations_are_a_finding_not_a_failure(empty_db):
     url = db_url(empty_db)
-    migrate.apply_pending(url, MIGRATIONS_DIR, echo=lambda *_: None, upto="0020_create_tasks_undated_open_index")
+    ids = [m.id for m in migrate.load_migrations(MIGRATIONS_DIR)]
+    # All but the last two: late enough that the definer functions' search_path is already pinned.
+    migrate.apply_pending(url, MIGRATIONS_DIR, echo=lambda *_: None, upto=ids[-3])
     lines = _report(url)
-    assert "warn     migrations: 2 pending (0021_create_tasks_archive first); run `make migrate`" in lines
+    assert f"warn     migrations: 2 pending ({ids[-2]} first); run `make migrate`" in lines
     assert not [line for line in lines if line.startswith("SECURITY")]
 
 
@@ -80,3 +88,21 @@ def test_unused_indexes_leave_out_those_that_enforce_a_constraint(postgresql):
     postgresql.execute("select pg_stat_force_next_flush()")
     postgresql.commit()
     assert "app.tasks_user_id_due_at_open_idx" not in {index for _, index, _ in doctor.unused_indexes(postgresql)}
+
+
+def test_statistics_left_on_free_text_are_a_warning(postgresql):
+    """0029 clears them where it can; an ordinary owner on PostgreSQL 15-17 cannot, and is told."""
+    postgresql.execute("select set_config('app.user_id', (select app.sign_up('ann@example.com', null, %s))::text, true)",
+                       [BCRYPT_HASH])
+    postgresql.execute("insert into app.tasks (title) select 'same title' from generate_series(1, 50)")
+    postgresql.execute("alter table app.tasks alter column title set statistics 100")
+    postgresql.execute("analyze app.tasks")
+    postgresql.execute("alter table app.tasks alter column title set statistics 0")
+    postgresql.execute("analyze app.tasks")  # skips the column and keeps what it had
+    postgresql.commit()
+    lines = _report(db_url(postgresql))
+    assert any(line.startswith("warn     statistics: tasks.title still hold statistics") for line in lines), lines
+    postgresql.execute("delete from pg_statistic where starelid = 'app.tasks'::regclass")
+    postgresql.commit()
+    assert "ok       statistics: none kept on free text (EXPLAIN shows no other user's common values)" in \
+        _report(db_url(postgresql))

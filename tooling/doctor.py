@@ -5,11 +5,13 @@ Each check prints one line: `ok` or `info`, or a finding with what to do:
 Security findings are the ones that would let one user reach another's
 rows or let anyone call what they should not: a table in `app` without
 forced row-level security, anything in the project's schemas granted to
-PUBLIC, an app role that can log in directly or bypass row-level security.
+PUBLIC, an app role that can log in directly or bypass row-level security,
+a SECURITY DEFINER function whose search_path is not pinned safely.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,6 +168,113 @@ def _foreign_key_indexes(conn: psycopg.Connection) -> list[Line]:
     return lines or [Line("ok", "foreign keys: every one is served by an index led by its columns")]
 
 
+_PATH_ELEMENT = re.compile(r'\s*(?:"((?:[^"]|"")*)"|([^",]*))\s*(,|$)')
+
+
+def _search_path_elements(value: str) -> list[str]:
+    """A search_path setting split as the server splits it: on commas outside
+    double quotes; a quoted name kept as written, an unquoted one lowercased."""
+    elements, pos = [], 0
+    while (match := _PATH_ELEMENT.match(value, pos)) is not None:
+        quoted, bare, separator = match.groups()
+        if quoted is not None:
+            elements.append(quoted.replace('""', '"'))
+        elif bare.strip():
+            elements.append(bare.strip().lower())
+        if not separator:
+            break
+        pos = match.end()
+    return elements
+
+
+_DEFINER_FUNCTIONS = """
+    select p.oid::regprocedure::text,
+           (select substr(c, length('search_path=') + 1) from unnest(p.proconfig) c
+            where starts_with(c, 'search_path='))
+    from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+    where p.prosecdef and n.nspname not in ('pg_catalog', 'information_schema')
+    order by 1
+"""
+# Per schema: the roles other than its owner (and superusers, who need no grant) that may create in it.
+_SCHEMA_CREATORS = """
+    select n.nspname, array(
+             select case a.grantee when 0 then 'PUBLIC' else pg_get_userbyid(a.grantee) end
+             from aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
+             where a.privilege_type = 'CREATE' and a.grantee <> n.nspowner
+               and not coalesce((select rolsuper from pg_roles where oid = a.grantee), false)
+             order by 1)
+    from pg_namespace n
+"""
+
+
+def unsafe_definer_functions(conn: psycopg.Connection) -> list[str]:
+    """SECURITY DEFINER functions (any schema but the system's) that do not pin a safe
+    search_path, as "regprocedure: reason".
+
+    A definer runs with its owner's rights but resolves unqualified names through
+    its search_path, so that path must hold only schemas no one else can create
+    in (pg_catalog qualifies), and must name pg_temp explicitly as its last
+    element: a path without pg_temp (`''` included) searches the caller's
+    temporary schema *first* for relations and types, where any caller may
+    plant a table or type that shadows the one the function meant.
+    """
+    creators = dict(conn.execute(_SCHEMA_CREATORS).fetchall())
+    found = []
+    for function, value in conn.execute(_DEFINER_FUNCTIONS).fetchall():
+        if value is None:
+            found.append(f"{function}: no search_path is pinned (it runs with the caller's)")
+            continue
+        elements = _search_path_elements(value)
+        shown = "''" if value in ("", '""') else value
+        if "pg_temp" not in elements:
+            found.append(f"{function}: search_path = {shown} does not name pg_temp, so the caller's temporary "
+                         "schema is searched first for relations and types")
+            continue
+        for position, schema in enumerate(elements):
+            if schema == "pg_temp":
+                if position == len(elements) - 1:
+                    break  # pg_temp last, every schema before it safe
+                found.append(f"{function}: search_path = {value} names pg_temp before its end, so the caller's "
+                             "temporary objects are found before those of the schemas after it")
+            elif schema not in creators:
+                found.append(f"{function}: search_path = {value} names schema {schema!r}, which does not exist "
+                             "(whoever creates it first decides what the function finds)")
+            elif creators[schema]:
+                found.append(f"{function}: search_path = {value} names schema {schema}, in which "
+                             f"{', '.join(creators[schema])} may create objects")
+            else:
+                continue
+            break
+    return found
+
+
+def _definer_functions(conn: psycopg.Connection) -> list[Line]:
+    lines = [Line("SECURITY", f"function {finding}; pin `set search_path = pg_catalog, pg_temp` in a migration "
+                              "and schema-qualify every name inside")
+             for finding in unsafe_definer_functions(conn)]
+    return lines or [Line("ok", "definer functions: every SECURITY DEFINER function pins a safe search_path "
+                                "(pg_temp last)")]
+
+
+# Columns whose statistics target is 0 on purpose (0029: free text) but that still have statistics from before.
+_LEFTOVER_STATISTICS = """
+    select s.tablename || '.' || s.attname
+    from pg_stats s
+    join pg_attribute a on a.attrelid = format('%I.%I', s.schemaname, s.tablename)::regclass and a.attname = s.attname
+    where s.schemaname = 'app' and a.attstattarget = 0
+    order by 1
+"""
+
+
+def _free_text_statistics(conn: psycopg.Connection) -> list[Line]:
+    leftover = [row[0] for row in conn.execute(_LEFTOVER_STATISTICS)]
+    if not leftover:
+        return [Line("ok", "statistics: none kept on free text (EXPLAIN shows no other user's common values)")]
+    return [Line("warn", f"statistics: {', '.join(leftover)} still hold statistics collected before 0029, which EXPLAIN"
+                         " can reveal to any user; clear them with pg_clear_attribute_stats() (PostgreSQL 18) or ask"
+                         " a superuser to delete those columns' rows from pg_statistic")]
+
+
 def statistics_days(conn: psycopg.Connection) -> float:
     """How long the usage statistics have been collecting (since reset, or since the server started)."""
     return conn.execute(
@@ -222,7 +331,8 @@ def examine(url: str, migrations_dir: Path) -> list[Line]:
         else:
             lines += _migrations(states)
             lines += _drift(url, migrations_dir, states)
-        for check in (_row_security, _public_grants, _roles, _foreign_key_indexes, _index_usage, _largest_tables):
+        for check in (_row_security, _public_grants, _roles, _definer_functions, _free_text_statistics,
+                      _foreign_key_indexes, _index_usage, _largest_tables):
             try:
                 lines += check(conn)
             except psycopg.Error as exc:
