@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import BCRYPT_HASH, new_user, refused
+from tests.support import BCRYPT_HASH, acting_as, new_user, refused
 
 ARGON2_HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0$" + "h" * 43
 
@@ -82,3 +82,18 @@ def test_user_theme_check_accepts_the_three_themes(postgresql, theme):
 def test_user_theme_check_refuses_other_values(postgresql):
     with refused(postgresql, "23514", "user_theme_check"):
         new_user(postgresql, theme="Dark")
+
+
+def test_users_password_hash_max_length_check_refuses_256_chars_and_takes_255(postgresql):
+    longest = BCRYPT_HASH + "x" * (255 - len(BCRYPT_HASH))
+    new_user(postgresql, password_hash=longest)  # the boundary that must pass
+    with refused(postgresql, "23514", "users_password_hash_max_length_check"):
+        new_user(postgresql, password_hash=longest + "x")
+
+
+def test_sign_up_refuses_a_password_hash_of_20_mb_by_the_named_check(postgresql):
+    with acting_as(postgresql, "todo_app", None) as conn:
+        with refused(conn, "23514", "users_password_hash_max_length_check"):
+            conn.execute("select app.sign_up('big@example.com', null, %s)", [BCRYPT_HASH + "x" * 20_000_000])
+        assert conn.execute("select app.sign_up('fits@example.com', null, %s) is not null", [BCRYPT_HASH]).fetchone() \
+            == (True,)
