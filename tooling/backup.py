@@ -21,10 +21,16 @@ behind and change what the restored objects get.)
 The cluster-wide roles (todo_app, todo_readonly, todo_auth) and the owner
 must exist on the target server; `make migrate` on any database there
 creates the three roles.
+
+A password never goes on a client's command line, which every local user
+can read (`ps`): pg_dump and psql get the URL without it, and the password
+as PGPASSWORD in their own environment, which only their user (and root)
+can read (client_invocation; `tooling psql` uses it too).
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 from datetime import datetime, timezone
@@ -51,8 +57,22 @@ _CONTENTS = """
 """
 
 
-def _run(tool: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(server.binaries_dir() / tool), *args], capture_output=True, text=True)
+def client_invocation(url: str) -> tuple[str, dict[str, str]]:
+    """How to start a libpq client (pg_dump, psql) on ``url``: a connection
+    string without the password, for its command line, and the environment to
+    run it with, holding the password as PGPASSWORD (this process's own
+    environment is left alone). Without a password in ``url``, the client
+    finds one where libpq always looks (PGPASSWORD, ~/.pgpass)."""
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    password = params.pop("password", None)
+    env = dict(os.environ)
+    if password is not None:
+        env["PGPASSWORD"] = str(password)
+    return psycopg.conninfo.make_conninfo(**params), env
+
+
+def _run(tool: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(server.binaries_dir() / tool), *args], capture_output=True, text=True, env=env)
 
 
 def default_file(url: str) -> Path:
@@ -72,7 +92,8 @@ def backup(url: str, file: Path) -> Path:
     """Write a custom-format archive of ``url`` to ``file``; it appears only when complete."""
     file.parent.mkdir(parents=True, exist_ok=True)
     partial = file.with_name(file.name + ".partial")
-    done = _run("pg_dump", "--format=custom", "--no-statistics", f"--file={partial}", url)
+    conninfo, env = client_invocation(url)
+    done = _run("pg_dump", "--format=custom", "--no-statistics", f"--file={partial}", f"--dbname={conninfo}", env=env)
     if done.returncode != 0:
         partial.unlink(missing_ok=True)
         raise ToolError(f"pg_dump of {describe_target(url)} failed, no backup written: {one_line(done.stderr)}")
@@ -152,9 +173,10 @@ def _pg_restore(target: str, file: Path) -> None:
     with tempfile.TemporaryFile() as script_log, tempfile.TemporaryFile() as psql_log:
         script = subprocess.Popen([str(binaries / "pg_restore"), "--file=-", str(file)],
                                   stdout=subprocess.PIPE, stderr=script_log)
+        conninfo, env = client_invocation(target)
         psql = subprocess.Popen([str(binaries / "psql"), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1",
-                                 "--single-transaction", f"--dbname={target}"],
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=psql_log)
+                                 "--single-transaction", f"--dbname={conninfo}"],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=psql_log, env=env)
         try:
             for line in script.stdout:
                 if _NEWER_SETTINGS.get(line, 0) > version:

@@ -70,9 +70,12 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_psql(args: argparse.Namespace, settings: Settings) -> None:
+    from tooling.backup import client_invocation
+
     url = database_url(settings)
     psql = server.binaries_dir() / "psql"
-    os.execv(psql, [str(psql), url, *args.psql_args])
+    conninfo, env = client_invocation(url)  # the password in psql's environment, never on its command line
+    os.execve(psql, [str(psql), conninfo, *args.psql_args], env)
 
 
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> None:
