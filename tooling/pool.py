@@ -5,15 +5,41 @@
     with as_user(pool, user_id) as conn:       # one transaction, identity set
         QUERIES.open_tasks_by_due_date(conn, ...)
 
-``as_user`` opens a transaction, switches to the application role and sets the
-identity with ``set_config('app.user_id', ..., true)``: transaction-scoped, so
-the next borrower of the same pooled connection (or a transaction-pooling
-PgBouncer's next client) never inherits it.  Leaving the block commits; an
-exception rolls back.
+``as_user`` opens a transaction, switches to the application role and, in one
+``select``, sets the identity and the transaction's time limits with
+``set_config(..., true)``: transaction-scoped, so the next borrower of the same
+pooled connection (or a transaction-pooling PgBouncer's next client) never
+inherits them, and nothing travels in the startup packet's ``options`` (which
+PgBouncer refuses). Leaving the block commits; an exception rolls back.
 
-Settings (environment): DATABASE_URL (libpq URL; ``sslmode`` and the rest pass
-through), TODODB_POOL_MIN (5), TODODB_POOL_MAX (20), TODODB_CONNECT_TIMEOUT
-(10 s), TODODB_STATEMENT_TIMEOUT (30 s), TODODB_APP_ROLE (todo_app).
+A borrower that leaves session state behind (temporary tables, functions or
+domains in ``pg_temp``, ``set_config(..., false)``, ``set role``,
+``set search_path``, prepared statements) does not hand it to the next one:
+every connection is reset with ``DISCARD ALL`` when it returns to the pool, and
+one whose reset fails is discarded. psycopg's own prepared statements are off
+(they would not outlive the reset). Behind a transaction-pooling PgBouncer the
+reset may reach another server connection: there only the per-transaction
+settings above are guaranteed.
+
+A transaction left idle past its limit ends the whole session (FATAL 25P03 on
+the next statement): the pool drops that connection and opens a new one.
+
+``create_pool`` refuses, with one line, a login role that could escape
+row-level security or change the schema: a superuser, a role with BYPASSRLS, the
+owner of schema ``app``, or a member of any such role.  Give the app its own
+login role, member of ``todo_app`` only.
+
+Settings (environment):
+
+- APP_DATABASE_URL, else DATABASE_URL: the libpq URL the app connects with
+  (``sslmode``, ``options`` and the rest pass through untouched);
+- TODODB_POOL_MIN (5), TODODB_POOL_MAX (20): pool size;
+- TODODB_CONNECT_TIMEOUT (10 s): to open a connection, and to get one from the pool;
+- TODODB_STATEMENT_TIMEOUT (30 s), TODODB_LOCK_TIMEOUT (5 s),
+  TODODB_IDLE_IN_TRANSACTION_TIMEOUT (30 s): set in every ``as_user``
+  transaction; 0 disables one. Work outside ``as_user`` (``pool.connection()``
+  directly) runs with the server's defaults;
+- TODODB_APP_ROLE (todo_app): the role ``as_user`` switches to.
 """
 
 from __future__ import annotations
@@ -30,10 +56,13 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from tooling.config import validate_database_url
-from tooling.errors import ToolError, describe_connect_failure
+from tooling.errors import ToolError, describe_connect_failure, one_line
+
+# PostgreSQL keeps timeouts as milliseconds in an int: anything longer is refused by the server.
+_MAX_TIMEOUT_S = (2**31 - 1) / 1000
 
 
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
+def _number(env: Mapping[str, str], name: str, default: float, maximum: float | None = None) -> float:
     raw = env.get(name) or str(default)
     try:
         value = float(raw)
@@ -41,7 +70,14 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
         raise ToolError(f"{name} must be a number, not {raw!r}") from None
     if value < 0:
         raise ToolError(f"{name} must not be negative, not {raw!r}")
+    if maximum is not None and value > maximum:
+        raise ToolError(f"{name} must be at most {maximum:g}, not {raw!r}")
     return value
+
+
+def _ms(seconds: float) -> str:
+    """A duration as PostgreSQL takes it (0 disables the limit)."""
+    return f"{round(seconds * 1000)}ms"
 
 
 @dataclass(frozen=True)
@@ -51,20 +87,29 @@ class PoolSettings:
     max_size: int = 20
     connect_timeout: float = 10.0
     statement_timeout: float = 30.0
+    lock_timeout: float = 5.0
+    idle_in_transaction_timeout: float = 30.0
     app_role: str = "todo_app"
 
     @classmethod
     def from_env(cls, url: str | None = None, env: Mapping[str, str] = os.environ) -> "PoolSettings":
-        url = url or env.get("DATABASE_URL")
+        # The app's own URL first, so the app never borrows the migrator's credentials by accident.
+        source = "the given URL" if url else "APP_DATABASE_URL" if env.get("APP_DATABASE_URL") else "DATABASE_URL"
+        url = url or env.get("APP_DATABASE_URL") or env.get("DATABASE_URL")
         if not url:
-            raise ToolError("DATABASE_URL is not set: the pool needs the server the app talks to")
-        validate_database_url(url)
+            raise ToolError("APP_DATABASE_URL (or DATABASE_URL) is not set: the pool needs the server the app talks to")
+        try:
+            validate_database_url(url)
+        except ToolError as exc:  # its message names DATABASE_URL: name the variable really read
+            raise ToolError(str(exc).replace("DATABASE_URL", source, 1)) from None
         settings = cls(
             url=url,
             min_size=int(_number(env, "TODODB_POOL_MIN", 5)),
             max_size=int(_number(env, "TODODB_POOL_MAX", 20)),
             connect_timeout=_number(env, "TODODB_CONNECT_TIMEOUT", 10),
-            statement_timeout=_number(env, "TODODB_STATEMENT_TIMEOUT", 30),
+            statement_timeout=_number(env, "TODODB_STATEMENT_TIMEOUT", 30, _MAX_TIMEOUT_S),
+            lock_timeout=_number(env, "TODODB_LOCK_TIMEOUT", 5, _MAX_TIMEOUT_S),
+            idle_in_transaction_timeout=_number(env, "TODODB_IDLE_IN_TRANSACTION_TIMEOUT", 30, _MAX_TIMEOUT_S),
             app_role=env.get("TODODB_APP_ROLE") or "todo_app",
         )
         if not 0 < settings.max_size or settings.min_size > settings.max_size:
@@ -72,23 +117,96 @@ class PoolSettings:
         return settings
 
     def connection_kwargs(self) -> dict[str, object]:
-        """What every pooled connection is opened with (on top of the URL)."""
+        """What every pooled connection is opened with (on top of the URL).
+
+        No ``options``: a transaction-pooling PgBouncer refuses that startup
+        parameter, so the limits are set per transaction (``transaction_settings``).
+        No client-side prepared statements either: DISCARD ALL drops the server's
+        copies at every return (psycopg notices that only the first time a
+        connection runs it, then would reuse names the server no longer has),
+        and they would not survive a transaction pooler anyway. A borrower that
+        turns them on (``conn.prepare_threshold``) does so for one borrow only.
+        """
         params = psycopg.conninfo.conninfo_to_dict(self.url)
-        options = " ".join(
-            part for part in (params.get("options"), f"-c statement_timeout={int(self.statement_timeout * 1000)}") if part
-        )
         return {
             "connect_timeout": max(1, int(self.connect_timeout)),
-            "options": options,
             "application_name": params.get("application_name") or "tododb-app",
+            "prepare_threshold": None,
+        }
+
+    def transaction_settings(self) -> dict[str, str]:
+        """The settings ``as_user`` gives every transaction, beside the identity."""
+        return {
+            "statement_timeout": _ms(self.statement_timeout),
+            "lock_timeout": _ms(self.lock_timeout),
+            "idle_in_transaction_session_timeout": _ms(self.idle_in_transaction_timeout),
         }
 
 
-def create_pool(settings: PoolSettings | None = None, *, wait: bool = True) -> ConnectionPool:
-    """A pool of connections to the configured server; with ``wait``, fails fast and clearly if unreachable."""
+class AppPool(ConnectionPool):
+    """A ``ConnectionPool`` that remembers its settings, for ``as_user``'s limits and role."""
+
+    def __init__(self, settings: PoolSettings, **kwargs: object) -> None:
+        self.settings = settings
+        super().__init__(settings.url, **kwargs)
+
+
+def reset_connection(conn: psycopg.Connection) -> None:
+    """The pool's ``reset``: forget everything the last borrower left in the session.
+
+    DISCARD ALL drops pg_temp objects, prepared statements, cursors, listens and
+    advisory locks, and restores role, session authorization and every setting
+    to the session's start. psycopg_pool runs this in a worker, off the
+    borrower's request, and discards the connection if it raises.
+    """
+    # First, so the reset itself is never prepared and psycopg never reuses a statement name
+    # that DISCARD ALL drops (a borrower may have turned preparing on for its own queries).
+    conn.prepare_threshold = None
+    conn.autocommit = True  # DISCARD ALL cannot run inside a transaction block
+    conn.execute("discard all")
+    # The other client-side state a borrower may have changed, back to the pool's defaults.
+    conn.autocommit = False
+    conn.isolation_level = conn.read_only = conn.deferrable = None
+
+
+# Every role the session's login role is, or can become (SET ROLE) or inherit from, that would
+# take it past row-level security (superuser, BYPASSRLS) or own the schema (and so its policies).
+# 'MEMBER' counts every membership, direct or through other roles, whatever its INHERIT/SET
+# options: stricter than needed on 16+, where a grant may carry neither, and simple to explain.
+_DANGEROUS_ROLES = """
+select session_user, r.rolname, r.rolsuper, r.rolbypassrls, r.oid is not distinct from n.nspowner
+from pg_catalog.pg_roles as r
+left join pg_catalog.pg_namespace as n on n.nspname = 'app'
+where pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')
+  and (r.rolsuper or r.rolbypassrls or r.oid is not distinct from n.nspowner)
+order by r.rolname = session_user desc, r.rolname
+limit 1
+"""
+
+
+def login_role_refusal(conn: psycopg.Connection) -> str | None:
+    """Why the pool must not run as this connection's login role, or None if it may."""
+    row = conn.execute(_DANGEROUS_ROLES).fetchone()
+    if row is None:
+        return None
+    login, name, is_super, bypasses, owns = row
+    powers = [p for p, has in (("is a superuser", is_super), ("has BYPASSRLS", bypasses),
+                               ("owns schema app", owns)) if has]
+    who = "it" if name == login else f"its role {name!r}"
+    return (f"the pool refuses to run as {login!r}: {who} {' and '.join(powers)}, which can escape "
+            f"row-level security; set APP_DATABASE_URL to a login role that is only a member of todo_app")
+
+
+def create_pool(settings: PoolSettings | None = None, *, wait: bool = True) -> AppPool:
+    """A pool of connections to the configured server, refusing a login role that escapes RLS.
+
+    With ``wait``, waits for the minimum number of connections; either way one
+    connection is checked (``login_role_refusal``) before the pool is returned,
+    and an unreachable server or a refused role is one ToolError.
+    """
     settings = settings or PoolSettings.from_env()
-    pool = ConnectionPool(
-        settings.url,
+    pool = AppPool(
+        settings,
         min_size=settings.min_size,
         max_size=settings.max_size,
         kwargs=settings.connection_kwargs(),
@@ -96,18 +214,45 @@ def create_pool(settings: PoolSettings | None = None, *, wait: bool = True) -> C
         name="tododb",
         open=True,
         check=ConnectionPool.check_connection,
+        reset=reset_connection,
     )
-    if wait:
-        try:
+    try:
+        if wait:
             pool.wait(timeout=settings.connect_timeout)
-        except Exception:
-            pool.close()
-            try:  # one direct attempt, for the server's own reason
-                psycopg.connect(settings.url, **settings.connection_kwargs()).close()
-            except psycopg.Error as exc:
-                raise describe_connect_failure(exc, "the pool's server") from None
-            raise ToolError("the pool could not open its connections in time") from None
+        # Once, when the pool opens: every connection logs in with the same URL, so as the same role.
+        conn = pool.getconn()
+    except Exception:
+        pool.close()
+        try:  # one direct attempt, for the server's own reason
+            psycopg.connect(settings.url, **settings.connection_kwargs()).close()
+        except psycopg.Error as exc:
+            raise describe_connect_failure(exc, "the pool's server") from None
+        raise ToolError("the pool could not open its connections in time") from None
+    try:
+        refusal = login_role_refusal(conn)
+    except psycopg.Error as exc:
+        refusal = f"the pool could not check its login role: {one_line(exc)}"
+    if refusal:
+        # Close first: a connection returned to a closed pool is closed at once, while one handed
+        # to the reset worker of a pool that closes meanwhile is dropped, its socket left to the GC.
+        pool.close()
+        pool.putconn(conn)
+        raise ToolError(refusal)
+    pool.putconn(conn)
     return pool
+
+
+def _begin_as(conn: psycopg.Connection, role: str, user_id: uuid.UUID | str | None,
+              settings: Mapping[str, str]) -> None:
+    """``act_as`` plus ``settings``, all set in the same single ``select`` as the identity."""
+    conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
+    values = {"app.user_id": "" if user_id is None else str(user_id), **settings}
+    conn.execute(
+        sql.SQL("select {}").format(sql.SQL(", ").join(
+            sql.SQL("pg_catalog.set_config({}, {}, true)").format(sql.Literal(name), sql.Placeholder())
+            for name in values)),
+        list(values.values()),
+    )
 
 
 def act_as(conn: psycopg.Connection, role: str, user_id: uuid.UUID | str | None) -> None:
@@ -116,17 +261,18 @@ def act_as(conn: psycopg.Connection, role: str, user_id: uuid.UUID | str | None)
     Both are transaction-scoped (`set local`, `set_config(..., true)`), so they
     end with the transaction. ``user_id`` None means no user: nothing is visible.
     """
-    conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
-    conn.execute("select set_config('app.user_id', %s, true)", ["" if user_id is None else str(user_id)])
+    _begin_as(conn, role, user_id, {})
 
 
 @contextmanager
 def as_user(pool: ConnectionPool, user_id: uuid.UUID | str | None, role: str | None = None) -> Iterator[psycopg.Connection]:
-    """One transaction acting as ``user_id`` (None: no user, sees nothing) under the app role."""
-    role = role or os.environ.get("TODODB_APP_ROLE") or "todo_app"
+    """One transaction acting as ``user_id`` (None: no user, sees nothing) under the app role,
+    with the pool's time limits (a pool not made by ``create_pool`` gets the default ones)."""
+    settings = pool.settings if isinstance(pool, AppPool) else PoolSettings(
+        url=pool.conninfo, app_role=os.environ.get("TODODB_APP_ROLE") or "todo_app")
     with pool.connection() as conn:
         with conn.transaction():
-            act_as(conn, role, user_id)
+            _begin_as(conn, role or settings.app_role, user_id, settings.transaction_settings())
             yield conn
 
 
