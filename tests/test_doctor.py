@@ -3,8 +3,10 @@ is named in one line with what to do, and security findings fail the command."""
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 
+from tests.logins import login_role
 from tests.support import BCRYPT_HASH, MIGRATIONS_DIR, db_url, run_cli
 from tooling import doctor, migrate
 
@@ -39,7 +41,7 @@ def test_a_migrated_database_has_no_finding(postgresql):
     assert result.stdout.splitlines()[-1] == "no findings"
     applied = len(migrate.load_migrations(MIGRATIONS_DIR))
     for check in ("server:", "connection:", f"migrations: {applied} applied", "drift: none", "row-level security:",
-                  "grants:", "roles:", "definer functions:", "statistics:", "foreign keys:", "index usage:", "largest tables:"):
+                  "grants:", "roles:", "app logins:", "definer functions:", "statistics:", "foreign keys:", "index usage:", "largest tables:"):
         assert any(check in line for line in result.stdout.splitlines()), check
 
 
@@ -106,3 +108,17 @@ def test_statistics_left_on_free_text_are_a_warning(postgresql):
     postgresql.commit()
     assert "ok       statistics: none kept on free text (EXPLAIN shows no other user's common values)" in \
         _report(db_url(postgresql))
+
+
+def test_an_app_login_that_gave_itself_session_defaults_is_a_warning(postgresql):
+    """A compromised app login may `alter role current_user set ...`: every session it opens, and every reset of
+    a pooled connection, then starts from those settings."""
+    postgresql.autocommit = True
+    with login_role(postgresql, postgresql.info.dbname) as url:
+        with psycopg.connect(url, autocommit=True) as app:
+            assert _report(db_url(postgresql)).count("ok       app logins: none carries per-role settings") == 1
+            app.execute("alter role current_user set search_path = pg_temp, app")
+            name = app.execute("select current_user").fetchone()[0]
+        lines = _report(db_url(postgresql))
+        assert any(line.startswith(f"warn     role {name} (an app login) has per-role settings: search_path=")
+                   for line in lines), lines

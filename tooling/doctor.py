@@ -146,6 +146,26 @@ def _roles(conn: psycopg.Connection) -> list[Line]:
     return lines or [Line("ok", f"roles: {', '.join(APP_ROLES)} are group roles (no LOGIN, no BYPASSRLS)")]
 
 
+# Per-role defaults (ALTER ROLE ... SET) of the app's logins, here or in every database: an app login may set its
+# own, and every new session, and every DISCARD ALL of the pool, starts from them (an identity, a search_path).
+_APP_LOGIN_SETTINGS = """
+    select r.rolname, array_to_string(s.setconfig, ', ')
+    from pg_db_role_setting s join pg_roles r on r.oid = s.setrole
+    where s.setdatabase in (0, (select oid from pg_database where datname = current_database()))
+      and r.rolcanlogin and not r.rolsuper
+      and exists (select from pg_roles app where app.rolname in ('todo_app', 'todo_readonly')
+                  and pg_has_role(r.oid, app.oid, 'MEMBER'))
+    order by 1
+"""
+
+
+def _app_login_settings(conn: psycopg.Connection) -> list[Line]:
+    lines = [Line("warn", f"role {name} (an app login) has per-role settings: {settings}; every session it opens "
+                          f"starts with them: `alter role {name} reset all` unless you set them on purpose")
+             for name, settings in conn.execute(_APP_LOGIN_SETTINGS)]
+    return lines or [Line("ok", "app logins: none carries per-role settings")]
+
+
 def _foreign_key_indexes(conn: psycopg.Connection) -> list[Line]:
     rows = conn.execute(
         """
@@ -331,7 +351,8 @@ def examine(url: str, migrations_dir: Path) -> list[Line]:
         else:
             lines += _migrations(states)
             lines += _drift(url, migrations_dir, states)
-        for check in (_row_security, _public_grants, _roles, _definer_functions, _free_text_statistics,
+        for check in (_row_security, _public_grants, _roles, _app_login_settings, _definer_functions,
+                      _free_text_statistics,
                       _foreign_key_indexes, _index_usage, _largest_tables):
             try:
                 lines += check(conn)
