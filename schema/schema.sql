@@ -123,7 +123,7 @@ COMMENT ON CONSTRAINT user_theme_check ON DOMAIN app.user_theme IS 'One of light
 CREATE FUNCTION app.current_user_id() RETURNS uuid
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
-  select nullif(pg_catalog.current_setting('app.user_id', true), '')::uuid;
+  select nullif(pg_catalog.current_setting('app.user_id', true), '')::pg_catalog.uuid;
 $$;
 
 --
@@ -138,7 +138,7 @@ COMMENT ON FUNCTION app.current_user_id() IS 'The end user of this transaction (
 
 CREATE FUNCTION app.record_login(user_id uuid) RETURNS void
     LANGUAGE sql SECURITY DEFINER
-    SET search_path TO ''
+    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $_$
   update app.users set last_login_at = pg_catalog.now() where id = $1;
 $_$;
@@ -155,7 +155,7 @@ COMMENT ON FUNCTION app.record_login(user_id uuid) IS 'Sets last_login_at of tha
 
 CREATE FUNCTION app.sign_up(email text, name text, password_hash text) RETURNS uuid
     LANGUAGE sql SECURITY DEFINER
-    SET search_path TO ''
+    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $_$
   insert into app.users (email, name, password_hash)
   values ($1, $2, $3)
@@ -174,7 +174,7 @@ COMMENT ON FUNCTION app.sign_up(email text, name text, password_hash text) IS 'C
 
 CREATE FUNCTION app.user_for_login(email text) RETURNS TABLE(id uuid, password_hash text, is_active boolean)
     LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
+    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $_$
   select u.id, u.password_hash, u.is_active
   from app.users as u
@@ -193,7 +193,7 @@ COMMENT ON FUNCTION app.user_for_login(email text) IS 'The id, password hash and
 
 CREATE FUNCTION app_private.archive_completed_tasks(completed_before timestamp with time zone, batch_size integer) RETURNS integer
     LANGUAGE plpgsql
-    SET search_path TO ''
+    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
   batch record;
@@ -207,11 +207,11 @@ begin
       where t.status = 'completed' and t.completed_at < completed_before and t.deleted_at is null
       order by t.completed_at, t.id
       limit batch_size
-      for update
+      for update skip locked
     ) as c
     group by c.user_id
   loop
-    perform pg_catalog.set_config('app.user_id', batch.user_id::text, true);
+    perform pg_catalog.set_config('app.user_id', batch.user_id::pg_catalog.text, true);
     insert into app.tasks_archive (
       id, user_id, title, description, status, priority, due_at, completed_at, estimated_hours, deleted_at,
       created_at, updated_at
@@ -245,12 +245,13 @@ COMMENT ON FUNCTION app_private.archive_completed_tasks(completed_before timesta
 
 CREATE FUNCTION app_private.purge_deleted_tasks(deleted_before timestamp with time zone, batch_size integer) RETURNS integer
     LANGUAGE plpgsql
-    SET search_path TO ''
+    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
   batch record;
   purged integer := 0;
 begin
+  perform pg_catalog.set_config('tododb.retention_job', 'on', true);
   for batch in
     select c.user_id, array_agg(c.id) as ids
     from (
@@ -259,15 +260,16 @@ begin
       where t.deleted_at < deleted_before
       order by t.deleted_at, t.id
       limit batch_size
-      for update
+      for update skip locked
     ) as c
     group by c.user_id
   loop
-    perform pg_catalog.set_config('app.user_id', batch.user_id::text, true);
+    perform pg_catalog.set_config('app.user_id', batch.user_id::pg_catalog.text, true);
     delete from app.tasks as t where t.user_id = batch.user_id and t.id = any(batch.ids);
     purged := purged + pg_catalog.cardinality(batch.ids);
   end loop;
   perform pg_catalog.set_config('app.user_id', '', true);
+  perform pg_catalog.set_config('tododb.retention_job', '', true);
   return purged;
 end;
 $$;
@@ -284,7 +286,7 @@ COMMENT ON FUNCTION app_private.purge_deleted_tasks(deleted_before timestamp wit
 
 CREATE FUNCTION app_private.tg__timestamps() RETURNS trigger
     LANGUAGE plpgsql
-    SET search_path TO ''
+    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 begin
   if tg_op = 'INSERT' then
@@ -298,7 +300,7 @@ begin
         table = tg_table_name,
         column = 'created_at';
   else
-    new.updated_at := greatest(now(), old.updated_at + interval '1 microsecond');
+    new.updated_at := greatest(pg_catalog.now(), old.updated_at + '1 microsecond'::pg_catalog.interval);
   end if;
   return new;
 end;
@@ -316,14 +318,14 @@ COMMENT ON FUNCTION app_private.tg__timestamps() IS 'Trigger: refuses changes to
 
 CREATE FUNCTION app_private.tg_task_events__append_only() RETURNS trigger
     LANGUAGE plpgsql
-    SET search_path TO ''
+    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 begin
-  if pg_trigger_depth() > 1 and tg_op = 'DELETE' then
+  if pg_catalog.pg_trigger_depth() > 1 and tg_op = 'DELETE' then
     return null;  -- the cascade from deleting a user: their history goes with them
   end if;
-  if current_setting('tododb.history_maintenance', true) = 'on'
-    and pg_has_role(current_user, (select c.relowner from pg_catalog.pg_class as c where c.oid = tg_relid), 'MEMBER')
+  if pg_catalog.current_setting('tododb.history_maintenance', true) = 'on'
+    and pg_catalog.pg_has_role(current_user, (select c.relowner from pg_catalog.pg_class as c where c.oid = tg_relid), 'MEMBER')
     then
     return null;
   end if;
@@ -348,16 +350,16 @@ COMMENT ON FUNCTION app_private.tg_task_events__append_only() IS 'Trigger: refus
 
 CREATE FUNCTION app_private.tg_tasks__completed_at() RETURNS trigger
     LANGUAGE plpgsql
-    SET search_path TO ''
+    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 begin
   if tg_op = 'INSERT' then
     if new.status = 'completed' and new.completed_at is null then
-      new.completed_at := now();
+      new.completed_at := pg_catalog.now();
     end if;
   elsif new.status is distinct from old.status then
     if new.status = 'completed' then
-      new.completed_at := coalesce(new.completed_at, now());
+      new.completed_at := coalesce(new.completed_at, pg_catalog.now());
     elsif old.status = 'completed' then
       new.completed_at := null;
     end if;
@@ -378,10 +380,20 @@ COMMENT ON FUNCTION app_private.tg_tasks__completed_at() IS 'Trigger: sets compl
 
 CREATE FUNCTION app_private.tg_tasks__record_events() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
+    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
-  actor uuid := app.current_user_id();
+  -- The retention job acts for nobody: its events carry no actor. Only a session
+  -- that may run it (superuser or BYPASSRLS) can claim that.
+  actor pg_catalog.uuid := case
+    when pg_catalog.current_setting('tododb.retention_job', true) = 'on'
+      and exists (
+        select from pg_catalog.pg_roles as r
+        where r.rolname = session_user and (r.rolsuper or r.rolbypassrls)
+      )
+      then null
+    else app.current_user_id()
+  end;
 begin
   if tg_op = 'INSERT' then
     insert into app.task_events (user_id, task_id, actor_id, kind, new_status)
@@ -416,6 +428,34 @@ $$;
 --
 
 COMMENT ON FUNCTION app_private.tg_tasks__record_events() IS 'Trigger: appends created, status_changed, deleted, restored and hard_deleted events to task_events.';
+
+--
+-- Name: tg_tasks__stamp_deleted_at(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_tasks__stamp_deleted_at() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  if new.deleted_at is not distinct from old.deleted_at or new.deleted_at is null then
+    return new;
+  end if;
+  if pg_catalog.pg_has_role(
+    current_user, (select c.relowner from pg_catalog.pg_class as c where c.oid = tg_relid), 'USAGE'
+  ) then
+    return new;
+  end if;
+  new.deleted_at := coalesce(old.deleted_at, pg_catalog.now());
+  return new;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_tasks__stamp_deleted_at(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_tasks__stamp_deleted_at() IS 'Trigger: for everyone but the table owner, a soft delete is stamped now() and a second one keeps the first stamp.';
 
 SET default_tablespace = '';
 
@@ -701,6 +741,8 @@ CREATE TABLE app.tasks (
     CONSTRAINT tasks_title_not_blank_check CHECK ((title ~ '[^\u0009-\u000D\u0020\u0085\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u2800\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0\U0001BCA0-\U0001BCA3\U0001D173-\U0001D17A\U000E0000-\U000E007F\U000E0100-\U000E01EF]'::text))
 );
 ALTER TABLE ONLY app.tasks ALTER COLUMN user_id SET (n_distinct=-0.0005);
+ALTER TABLE ONLY app.tasks ALTER COLUMN title SET STATISTICS 0;
+ALTER TABLE ONLY app.tasks ALTER COLUMN description SET STATISTICS 0;
 
 ALTER TABLE ONLY app.tasks FORCE ROW LEVEL SECURITY;
 
@@ -844,6 +886,8 @@ CREATE TABLE app.tasks_archive (
     archived_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT tasks_archive_status_completed_check CHECK (((status)::text = 'completed'::text))
 );
+ALTER TABLE ONLY app.tasks_archive ALTER COLUMN title SET STATISTICS 0;
+ALTER TABLE ONLY app.tasks_archive ALTER COLUMN description SET STATISTICS 0;
 
 ALTER TABLE ONLY app.tasks_archive FORCE ROW LEVEL SECURITY;
 
@@ -955,8 +999,10 @@ CREATE TABLE app.users (
     CONSTRAINT users_email_length_check CHECK ((char_length((email)::text) <= 254)),
     CONSTRAINT users_name_length_check CHECK ((char_length(name) <= 255)),
     CONSTRAINT users_password_hash_format_check CHECK ((password_hash ~ '^\$(2[aby]|argon2(id|i|d))\$'::text)),
-    CONSTRAINT users_password_hash_length_check CHECK ((char_length(password_hash) >= 60))
+    CONSTRAINT users_password_hash_length_check CHECK ((char_length(password_hash) >= 60)),
+    CONSTRAINT users_password_hash_max_length_check CHECK ((char_length(password_hash) <= 255))
 );
+ALTER TABLE ONLY app.users ALTER COLUMN name SET STATISTICS 0;
 
 ALTER TABLE ONLY app.users FORCE ROW LEVEL SECURITY;
 
@@ -1049,6 +1095,12 @@ COMMENT ON CONSTRAINT users_password_hash_format_check ON app.users IS 'Starts w
 --
 
 COMMENT ON CONSTRAINT users_password_hash_length_check ON app.users IS 'At least 60 characters: shorter is not a bcrypt or argon2 hash.';
+
+--
+-- Name: CONSTRAINT users_password_hash_max_length_check ON users; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT users_password_hash_max_length_check ON app.users IS 'At most 255 characters: a hash, never a blob.';
 
 --
 -- Name: tags tags_pkey; Type: CONSTRAINT; Schema: app; Owner: -
@@ -1355,6 +1407,18 @@ CREATE TRIGGER _200_completed_at BEFORE INSERT OR UPDATE ON app.tasks FOR EACH R
 --
 
 COMMENT ON TRIGGER _200_completed_at ON app.tasks IS 'Keeps completed_at in step with status.';
+
+--
+-- Name: tasks _300_stamp_deleted_at; Type: TRIGGER; Schema: app; Owner: -
+--
+
+CREATE TRIGGER _300_stamp_deleted_at BEFORE UPDATE OF deleted_at ON app.tasks FOR EACH ROW EXECUTE FUNCTION app_private.tg_tasks__stamp_deleted_at();
+
+--
+-- Name: TRIGGER _300_stamp_deleted_at ON tasks; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TRIGGER _300_stamp_deleted_at ON app.tasks IS 'Stamps deleted_at with the server''s clock when the app moves a task to the bin.';
 
 --
 -- Name: tasks _900_record_delete_events; Type: TRIGGER; Schema: app; Owner: -
@@ -1863,6 +1927,12 @@ REVOKE ALL ON FUNCTION app_private.tg_tasks__completed_at() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app_private.tg_tasks__record_events() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_tasks__stamp_deleted_at(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_tasks__stamp_deleted_at() FROM PUBLIC;
 
 --
 -- Name: TABLE tags; Type: ACL; Schema: app; Owner: -
