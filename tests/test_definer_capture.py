@@ -142,3 +142,14 @@ def test_the_same_plants_capture_a_definer_pinned_to_an_empty_search_path(attack
     migrated_db.execute(f'grant execute on function app.probe_like_before(uuid) to "{login}"')
     assert _as(conn, ann, "select app.probe_like_before(%s)", [ann]) == [(True,)]
     assert _captured(conn) == migrated_db.execute("select current_user").fetchone()[0]
+
+
+def test_the_retention_functions_are_out_of_the_apps_reach_and_its_archive_reads_capture_nothing(attacker):
+    """Archive and purge run only in a maintenance session (superuser or BYPASSRLS), whose temporary schema the
+    app cannot reach: the app may not call them at all. What it may do is read its archived tasks."""
+    conn, ann, *_ = attacker
+    assert _as(conn, ann, "select count(*) from app.tasks_archive") == [(0,)]
+    for function in ("archive_completed_tasks", "purge_deleted_tasks"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            _as(conn, ann, f"select app_private.{function}(now(), 10)")
+    assert _captured(conn) is None
