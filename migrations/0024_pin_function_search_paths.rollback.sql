@@ -2,6 +2,9 @@
 set local lock_timeout = '5s';
 set local statement_timeout = '30s';
 
+-- The functions todo_auth owns are replaced with its rights, taken for this transaction only (as 0017 does).
+grant todo_auth to current_user;
+
 create or replace function app.record_login(user_id uuid) returns void
 language sql
 volatile
@@ -32,6 +35,8 @@ as $$
   values ($1, $2, $3)
   returning id;
 $$;
+
+revoke todo_auth from current_user;
 
 create or replace function app_private.tg_task_events__append_only() returns trigger
 language plpgsql

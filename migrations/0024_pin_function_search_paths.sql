@@ -2,8 +2,8 @@
 -- depends: 0023_revoke_auth_schema_create
 /*
   `set search_path = ''` does not keep pg_temp out: PostgreSQL then searches
-  the session's temporary schema FIRST for relations and types (never for
-  functions or operators unless pg_temp is named). Any role that may create
+  the session's temporary schema FIRST for relations and types (it never
+  looks there for unqualified functions or operators). Any role that may create
   temporary objects (PUBLIC may, by default) could plant
   `create domain pg_temp.uuid as pg_catalog.uuid check (pg_temp.evil(value))`
   and have the history trigger (SECURITY DEFINER: the schema owner's rights),
@@ -23,8 +23,9 @@
   0003) and names pg_catalog.uuid instead: inlined into a policy, it is
   resolved with the search_path of whoever runs the query.
 
-  The functions todo_auth owns are replaced through todo_migrator (0016a)
-  when the owner is not a superuser; they stay todo_auth's. The retention
+  The functions todo_auth owns are replaced with todo_auth's rights, taken
+  for this transaction (an ordinary owner may: it has ADMIN OPTION on the
+  role, see 0016a); they stay todo_auth's. The retention
   functions (invoker, run only by a superuser or BYPASSRLS session) are
   replaced in 0027.
 */
@@ -143,6 +144,9 @@ begin
 end;
 $$;
 
+-- The functions todo_auth owns are replaced with its rights, taken for this transaction only (as 0017 does).
+grant todo_auth to current_user;
+
 create or replace function app.sign_up(email text, name text, password_hash text) returns uuid
 language sql
 volatile
@@ -173,3 +177,5 @@ set search_path = pg_catalog, pg_temp
 as $$
   update app.users set last_login_at = pg_catalog.now() where id = $1;
 $$;
+
+revoke todo_auth from current_user;

@@ -28,6 +28,7 @@ from tests.logins import reachable_url
 from tests.support import BCRYPT_HASH, PARAMS, assert_one_line_error, run_cli
 
 ROLES = ("todo_app", "todo_readonly", "todo_auth")
+ADMIN_GRANT = r"run: (grant [a-z_, ]+ to \S+ with admin option, inherit false, set false)"
 
 
 def _ok(*args: str, url: str) -> str:
@@ -61,6 +62,18 @@ def _app_actions(owner_url: str, login_url) -> None:
             owner.execute(sql.SQL("drop role {}").format(sql.Identifier(login)))
 
 
+def _holds_no_standing_rights(admin: psycopg.Connection, owner_url: str) -> None:
+    """Roles are cluster-wide: a membership the owner kept would carry todo_auth's rights (the `_auth`
+    policies: every user's password hash) or todo_app's into every tododb database of the cluster."""
+    owner = psycopg.conninfo.conninfo_to_dict(owner_url)["user"]
+    rights = admin.execute(
+        "select r.rolname from pg_roles r where r.rolname = any(%s) and pg_has_role(%s, r.oid, 'USAGE')",
+        [["todo_app", "todo_auth", "todo_migrator", "todo_readonly"], owner]).fetchall()
+    assert rights == []
+    with psycopg.connect(owner_url) as conn:  # forced row-level security holds for the owner itself
+        assert conn.execute("select count(*) from app.users").fetchone() == (0,)
+
+
 def _whole_chain(admin: psycopg.Connection, owner_url: str, login_url) -> None:
     """``login_url(user, password)``: how a LOGIN role reaches the database (socket or loopback)."""
     assert "nothing to apply" not in _ok("migrate", url=owner_url)
@@ -71,10 +84,11 @@ def _whole_chain(admin: psycopg.Connection, owner_url: str, login_url) -> None:
         "aclexplode(c.relacl) a join pg_roles r on r.oid = a.grantee where r.rolname = any(%s)", [list(ROLES)]
     ).fetchone()
     assert granted == (0,)  # nothing granted to the roles in this database once everything is rolled back
-    assert admin.execute("select count(*) from pg_roles where rolname = any(%s)", [list(ROLES)]).fetchone() == (3,)
+    # (The roles stay where anything still uses them, e.g. the owner's ADMIN OPTION on 16+; 0002 drops the rest.)
     _ok("migrate", url=owner_url)
     assert "seeded   alice@example.com" in _ok("seed", url=owner_url)
     assert "exists   alice@example.com" in _ok("seed", url=owner_url)
+    _holds_no_standing_rights(admin, owner_url)
     events = admin.execute("select count(*), count(actor_id) from app.task_events").fetchone()
     assert events[0] > 0 and events[0] == events[1]  # the seeds' history, each with its actor
     doctor = _ok("doctor", url=owner_url).splitlines()
@@ -123,9 +137,31 @@ def test_an_ordinary_owner_runs_everything_where_another_owner_created_the_roles
     if admin.info.server_version >= 160000:
         line = assert_one_line_error(run_cli("migrate", env={"DATABASE_URL": owner_url}))
         assert "0016a_prepare_auth_function_handover" in line and " 42501 " in line
-        grant = re.search(r"run: (grant .+ with admin option)", line)
+        grant = re.search(ADMIN_GRANT, line)
         assert grant and name in grant.group(1), line
         # Nothing of the failed migration is kept, and the ones before it are.
         assert admin.execute("select has_schema_privilege('todo_auth', 'app', 'CREATE')").fetchone() == (False,)
         admin.execute(grant.group(1))  # what the cluster's administrator is told to run, verbatim
     _whole_chain(admin, owner_url, lambda user, password: reachable_url(dbname, user, password))
+
+
+def test_migrate_refuses_a_todo_migrator_someone_can_log_in_as():
+    """Whoever logs in as todo_migrator would hold todo_auth's rights: 0016a refuses such a role, as 0002 does
+    for the others, in one line."""
+    with clusters.scratch_cluster(clusters.available_binaries()["embedded 18"]) as cluster:
+        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
+            _make_owner(admin, "hosted_owner", "owner-password", "tododb")
+            admin.execute("create role todo_migrator login password 'squatter'")
+        line = assert_one_line_error(
+            run_cli("migrate", env={"DATABASE_URL": cluster.url("tododb", "hosted_owner", "owner-password")}))
+        assert "0016a_prepare_auth_function_handover" in line and " 42501 " in line, line
+        # The boundary: once it is a plain group role, the owner only needs what any owner needs of a role
+        # another one created (ADMIN OPTION, named in one line), and then migrates.
+        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
+            admin.execute("alter role todo_migrator nologin")
+            line = assert_one_line_error(
+                run_cli("migrate", env={"DATABASE_URL": cluster.url("tododb", "hosted_owner", "owner-password")}))
+            grant = re.search(ADMIN_GRANT, line)
+            assert grant and grant.group(1).startswith("grant todo_migrator to hosted_owner "), line
+            admin.execute(grant.group(1))
+        _ok("migrate", url=cluster.url("tododb", "hosted_owner", "owner-password"))

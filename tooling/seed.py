@@ -9,11 +9,14 @@ second run changes nothing and an interrupted run is finished by the next.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from tooling.config import ROOT
 from tooling.errors import ToolError, one_line
@@ -58,6 +61,27 @@ def _seed_user(conn: psycopg.Connection, role: str, user: dict, password_hash: s
     return True
 
 
+@contextmanager
+def _may_act_as(conn: psycopg.Connection, role: str) -> Iterator[None]:
+    """Inside the current transaction, make sure this login may `set role` to ``role``.
+
+    A superuser may; a database owner that is not one (hosted servers) holds
+    ADMIN OPTION on the app roles but, on PostgreSQL 16 and later, not SET.
+    It then grants itself the role for this transaction only and takes it
+    back before the commit: no membership outlives the seed (roles are
+    cluster-wide, and a standing one would reach every tododb database).
+    """
+    option = "SET" if conn.info.server_version >= 160000 else "MEMBER"
+    if conn.execute("select pg_has_role(current_user, %s, %s)", [role, option]).fetchone()[0]:
+        yield
+        return
+    names = {"role": sql.Identifier(role), "me": sql.Identifier(conn.execute("select current_user").fetchone()[0])}
+    conn.execute(sql.SQL("grant {role} to {me}").format(**names))
+    yield  # an error in the block rolls the grant back with everything else
+    conn.execute("reset role")
+    conn.execute(sql.SQL("revoke {role} from {me}").format(**names))
+
+
 def seed(url: str, path: Path = SEEDS_FILE, role: str = "todo_app", echo=print) -> list[str]:
     """Load the development data; return the emails of the users created this time."""
     data = _load(path)
@@ -65,7 +89,7 @@ def seed(url: str, path: Path = SEEDS_FILE, role: str = "todo_app", echo=print) 
     created = []
     with psycopg.connect(url) as conn:
         for user in data["users"]:
-            with conn.transaction():
+            with conn.transaction(), _may_act_as(conn, role):
                 act_as(conn, role, None)  # no identity yet: sign-up comes before it
                 if _seed_user(conn, role, user, data["password_hash"], today):
                     created.append(user["email"])
