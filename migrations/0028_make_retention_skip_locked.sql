@@ -1,4 +1,4 @@
--- Let retention skip rows the app holds locked, and record its purges with no end user as the actor.
+-- Let retention skip rows the app holds locked, record its purges with no actor, and let nobody else forge one.
 -- depends: 0027_validate_password_hash_max_length_check
 /*
   FOR UPDATE made a batch wait for any row a user's open transaction held,
@@ -14,6 +14,14 @@
   while it is on and the session may run retention at all (a superuser or a
   BYPASSRLS role: the app's roles can set the switch, but it means nothing
   for them).
+
+  Nobody else records history for anyone but the identity in force. The
+  trigger reads the identity after the statement; a statement that changes
+  it on the way (`returning set_config('app.user_id', '', true)`) could
+  record a forged actor, or none, which reads like a purge. Where the schema
+  owner is an ordinary role, task_events' insert policy already refuses
+  that; a superuser owner bypasses the policy, so the trigger checks it
+  itself (42501). The privileged lookup is one catalog read per statement.
 */
 set local lock_timeout = '5s';
 set local statement_timeout = '30s';
@@ -25,18 +33,31 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  -- The retention job acts for nobody: its events carry no actor. Only a session
-  -- that may run it (superuser or BYPASSRLS) can claim that.
-  actor pg_catalog.uuid := case
-    when pg_catalog.current_setting('tododb.retention_job', true) = 'on'
-      and exists (
-        select from pg_catalog.pg_roles as r
-        where r.rolname = session_user and (r.rolsuper or r.rolbypassrls)
-      )
-      then null
-    else app.current_user_id()
-  end;
+  actor pg_catalog.uuid := app.current_user_id();
+  -- A superuser or BYPASSRLS session: the only kind that may run retention, or write history unchecked.
+  privileged constant boolean := exists (
+    select from pg_catalog.pg_roles as r where r.rolname = session_user and (r.rolsuper or r.rolbypassrls)
+  );
+  foreign_rows boolean;
 begin
+  -- The retention job acts for nobody: its events carry no actor.
+  if privileged and pg_catalog.current_setting('tododb.retention_job', true) = 'on' then
+    actor := null;
+  end if;
+  -- Everyone else writes history only for the identity in force, as task_events' insert policy demands when
+  -- the schema owner is not a superuser: a statement that changes app.user_id while it runs (set_config in its
+  -- RETURNING list) must not record another actor, or none, where a superuser owns the schema.
+  if not privileged then
+    if tg_op = 'DELETE' then
+      foreign_rows := exists (select from old_rows as o where o.user_id is distinct from actor);
+    else
+      foreign_rows := exists (select from new_rows as n where n.user_id is distinct from actor);
+    end if;
+    if foreign_rows then
+      raise exception 'task history is written only for the identity in force'
+        using errcode = 'insufficient_privilege', schema = tg_table_schema, table = tg_table_name;
+    end if;
+  end if;
   if tg_op = 'INSERT' then
     insert into app.task_events (user_id, task_id, actor_id, kind, new_status)
     select n.user_id, n.id, actor, 'created', n.status
