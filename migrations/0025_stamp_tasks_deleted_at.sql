@@ -4,11 +4,13 @@
   The app may update deleted_at (soft delete sets it, restore clears it), so
   before this a client could write any time: back-dated, the task was purged
   at the next retention run; 'infinity', never. Now, for the app roles, a
-  soft delete is stamped with now(), a second soft delete keeps the first
+  soft delete is stamped with the statement's start (not now(), the
+  transaction's: a transaction held open would back-date it), a second
+  soft delete keeps the first
   stamp, and a restore clears it. The table owner (retention tests, imports,
   repairs) keeps full control, like the history's maintenance switch (0014).
   Replacing the value rather than refusing keeps the app's queries as they
-  are (`set deleted_at = now()` means exactly that).
+  are (`set deleted_at = now()` means "now").
 */
 set local lock_timeout = '5s';
 set local statement_timeout = '30s';
@@ -27,13 +29,13 @@ begin
   ) then
     return new;
   end if;
-  new.deleted_at := coalesce(old.deleted_at, pg_catalog.now());
+  new.deleted_at := coalesce(old.deleted_at, pg_catalog.statement_timestamp());
   return new;
 end;
 $$;
 
 comment on function app_private.tg_tasks__stamp_deleted_at() is
-'Trigger: for everyone but the table owner, a soft delete is stamped now() and a second one keeps the first stamp.';
+'Trigger: but for the table owner, a soft delete is stamped with the statement''s time; a second keeps the first.';
 
 create trigger _300_stamp_deleted_at
 before update of deleted_at on app.tasks

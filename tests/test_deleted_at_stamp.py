@@ -2,7 +2,7 @@
 
 A client that could write any time could have a task purged at once
 (back-dated past the retention cutoff) or never ('infinity'). For the app
-roles every soft delete is stamped now(), a second one keeps the first stamp,
+roles every soft delete is stamped with the statement's time, a second keeps the first stamp,
 and a restore clears it; the table owner (retention tests, imports) keeps
 full control.
 """
@@ -26,7 +26,7 @@ def test_the_apps_soft_delete_is_stamped_with_the_servers_clock_whatever_it_says
     with acting_as(postgresql, "todo_app", ann) as conn:
         stamped = conn.execute(
             "update app.tasks set deleted_at = %s::timestamptz where id = %s "
-            "returning deleted_at = now(), deleted_at = %s::timestamptz",
+            "returning deleted_at = statement_timestamp(), deleted_at = %s::timestamptz",
             [claimed, task, claimed]).fetchone()
     assert stamped == (True, False)
 
@@ -41,7 +41,7 @@ def test_a_second_soft_delete_keeps_the_first_stamp_and_a_restore_clears_it(post
         assert conn.execute("update app.tasks set deleted_at = null where id = %s returning deleted_at",
                             [task]).fetchone() == (None,)
         assert conn.execute("update app.tasks set deleted_at = '2000-01-01' where id = %s "
-                            "returning deleted_at = now()", [task]).fetchone() == (True,)
+                            "returning deleted_at = statement_timestamp()", [task]).fetchone() == (True,)
 
 
 def test_the_table_owner_still_sets_any_deleted_at(postgresql, ann_task):
@@ -58,4 +58,14 @@ def test_updates_that_leave_deleted_at_alone_are_untouched(postgresql, ann_task)
     with acting_as(postgresql, "todo_app", ann) as conn:
         row = conn.execute("update app.tasks set title = 'renamed in the bin' where id = %s "
                            "returning deleted_at < now() - interval '2 days'", [task]).fetchone()
+    assert row == (True,)
+
+
+def test_a_transaction_held_open_cannot_back_date_the_stamp(postgresql, ann_task):
+    """now() is the transaction's start: the stamp is the statement's, so waiting first changes nothing."""
+    ann, task = ann_task
+    with acting_as(postgresql, "todo_app", ann) as conn:
+        conn.execute("select pg_sleep(0.2)")
+        row = conn.execute("update app.tasks set deleted_at = now() where id = %s "
+                           "returning deleted_at >= now() + interval '0.2 s'", [task]).fetchone()
     assert row == (True,)
