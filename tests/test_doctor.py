@@ -41,7 +41,7 @@ def test_a_migrated_database_has_no_finding(postgresql):
     assert result.stdout.splitlines()[-1] == "no findings"
     applied = len(migrate.load_migrations(MIGRATIONS_DIR))
     for check in ("server:", "connection:", f"migrations: {applied} applied", "drift: none", "row-level security:",
-                  "grants:", "roles:", "app logins:", "definer functions:", "statistics:", "foreign keys:", "index usage:", "largest tables:"):
+                  "grants:", "roles:", "app logins:", "database:", "definer functions:", "statistics:", "foreign keys:", "index usage:", "largest tables:"):
         assert any(check in line for line in result.stdout.splitlines()), check
 
 
@@ -122,3 +122,19 @@ def test_an_app_login_that_gave_itself_session_defaults_is_a_warning(postgresql)
         lines = _report(db_url(postgresql))
         assert any(line.startswith(f"warn     role {name} (an app login) has per-role settings: search_path=")
                    for line in lines), lines
+
+
+def test_a_todo_migrator_that_can_log_in_is_a_security_finding(postgresql):
+    """A role some owner made todo_migrator by hand (0016a refuses it; doctor finds it afterwards)."""
+    postgresql.autocommit = True
+    existed = postgresql.execute("select 1 from pg_roles where rolname = 'todo_migrator'").fetchone()
+    if not existed:
+        postgresql.execute("create role todo_migrator nologin")
+    try:
+        assert not [line for line in _report(db_url(postgresql)) if "todo_migrator" in line]
+        postgresql.execute("alter role todo_migrator login")
+        assert any(line.startswith("SECURITY role todo_migrator has LOGIN") for line in _report(db_url(postgresql)))
+    finally:
+        postgresql.execute("alter role todo_migrator nologin")
+        if not existed:
+            postgresql.execute("drop role todo_migrator")

@@ -131,7 +131,7 @@ def _roles(conn: psycopg.Connection) -> list[Line]:
     rows = conn.execute(
         "select rolname, rolcanlogin, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb from pg_roles "
         "where rolname = any(%s) order by 1",
-        [list(APP_ROLES)],
+        [[*APP_ROLES, "todo_migrator"]],  # todo_migrator exists only where an ordinary owner migrated (0016a)
     ).fetchall()
     lines = []
     for name, login, superuser, bypass, createrole, createdb in rows:
@@ -140,7 +140,7 @@ def _roles(conn: psycopg.Connection) -> list[Line]:
         if powers:
             lines.append(Line("SECURITY", f"role {name} has {', '.join(powers)}; `alter role {name} "
                                           + " ".join(f"NO{p}" for p in powers) + "` (log in as a member instead)"))
-    missing = sorted(set(APP_ROLES) - {row[0] for row in rows})
+    missing = sorted(set(APP_ROLES) - {row[0] for row in rows})  # todo_migrator need not exist
     if missing:
         lines.append(Line("warn", f"roles {', '.join(missing)} do not exist; run `make migrate`"))
     return lines or [Line("ok", f"roles: {', '.join(APP_ROLES)} are group roles (no LOGIN, no BYPASSRLS)")]
@@ -164,6 +164,19 @@ def _app_login_settings(conn: psycopg.Connection) -> list[Line]:
                           f"starts with them: `alter role {name} reset all` unless you set them on purpose")
              for name, settings in conn.execute(_APP_LOGIN_SETTINGS)]
     return lines or [Line("ok", "app logins: none carries per-role settings")]
+
+
+def _database_connect(conn: psycopg.Connection) -> list[Line]:
+    """tododb's roles are cluster-wide: every tododb database on a server shares todo_app. With CONNECT granted
+    to PUBLIC (the default), the app login of another tododb database there can connect here and act as
+    todo_app, with any identity."""
+    open_to_all = conn.execute(
+        "select has_database_privilege('public', current_database(), 'CONNECT'), current_database()").fetchone()
+    if not open_to_all[0]:
+        return [Line("ok", "database: CONNECT is not granted to PUBLIC")]
+    return [Line("info", f"database: PUBLIC may connect; if other tododb databases share this server, their app "
+                         f"logins could act as todo_app here: `revoke connect on database {open_to_all[1]} from "
+                         "public`, then grant CONNECT to this database's owner and app logins")]
 
 
 def _foreign_key_indexes(conn: psycopg.Connection) -> list[Line]:
@@ -351,7 +364,7 @@ def examine(url: str, migrations_dir: Path) -> list[Line]:
         else:
             lines += _migrations(states)
             lines += _drift(url, migrations_dir, states)
-        for check in (_row_security, _public_grants, _roles, _app_login_settings, _definer_functions,
+        for check in (_row_security, _public_grants, _roles, _app_login_settings, _database_connect, _definer_functions,
                       _free_text_statistics,
                       _foreign_key_indexes, _index_usage, _largest_tables):
             try:
