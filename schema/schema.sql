@@ -383,18 +383,31 @@ CREATE FUNCTION app_private.tg_tasks__record_events() RETURNS trigger
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
-  -- The retention job acts for nobody: its events carry no actor. Only a session
-  -- that may run it (superuser or BYPASSRLS) can claim that.
-  actor pg_catalog.uuid := case
-    when pg_catalog.current_setting('tododb.retention_job', true) = 'on'
-      and exists (
-        select from pg_catalog.pg_roles as r
-        where r.rolname = session_user and (r.rolsuper or r.rolbypassrls)
-      )
-      then null
-    else app.current_user_id()
-  end;
+  actor pg_catalog.uuid := app.current_user_id();
+  -- A superuser or BYPASSRLS session: the only kind that may run retention, or write history unchecked.
+  privileged constant boolean := exists (
+    select from pg_catalog.pg_roles as r where r.rolname = session_user and (r.rolsuper or r.rolbypassrls)
+  );
+  foreign_rows boolean;
 begin
+  -- The retention job acts for nobody: its events carry no actor.
+  if privileged and pg_catalog.current_setting('tododb.retention_job', true) = 'on' then
+    actor := null;
+  end if;
+  -- Everyone else writes history only for the identity in force, as task_events' insert policy demands when
+  -- the schema owner is not a superuser: a statement that changes app.user_id while it runs (set_config in its
+  -- RETURNING list) must not record another actor, or none, where a superuser owns the schema.
+  if not privileged then
+    if tg_op = 'DELETE' then
+      foreign_rows := exists (select from old_rows as o where o.user_id is distinct from actor);
+    else
+      foreign_rows := exists (select from new_rows as n where n.user_id is distinct from actor);
+    end if;
+    if foreign_rows then
+      raise exception 'task history is written only for the identity in force'
+        using errcode = 'insufficient_privilege', schema = tg_table_schema, table = tg_table_name;
+    end if;
+  end if;
   if tg_op = 'INSERT' then
     insert into app.task_events (user_id, task_id, actor_id, kind, new_status)
     select n.user_id, n.id, actor, 'created', n.status
@@ -446,7 +459,7 @@ begin
   ) then
     return new;
   end if;
-  new.deleted_at := coalesce(old.deleted_at, pg_catalog.now());
+  new.deleted_at := coalesce(old.deleted_at, pg_catalog.statement_timestamp());
   return new;
 end;
 $$;
@@ -455,7 +468,7 @@ $$;
 -- Name: FUNCTION tg_tasks__stamp_deleted_at(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.tg_tasks__stamp_deleted_at() IS 'Trigger: for everyone but the table owner, a soft delete is stamped now() and a second one keeps the first stamp.';
+COMMENT ON FUNCTION app_private.tg_tasks__stamp_deleted_at() IS 'Trigger: but for the table owner, a soft delete is stamped with the statement''s time; a second keeps the first.';
 
 SET default_tablespace = '';
 
