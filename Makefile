@@ -16,51 +16,51 @@ $(STAMP): pyproject.toml
 	  { echo "tododb: Python 3.11 or newer is needed as $(PYTHON)" >&2; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing tododb and its pinned dependencies into $(VENV) ..."
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[tool,dev]'
 	@touch $@
 
 migrate: $(STAMP)
-	@$(BIN)/tooling migrate
+	@$(BIN)/tododb migrate
 
 rollback: $(STAMP)
-	@$(BIN)/tooling rollback $(if $(filter 1 yes true,$(ALL)),--all)
+	@$(BIN)/tododb rollback $(if $(filter 1 yes true,$(ALL)),--all)
 
 status: $(STAMP)
-	@$(BIN)/tooling status
+	@$(BIN)/tododb status
 
 psql: $(STAMP)
-	@$(BIN)/tooling psql
+	@$(BIN)/tododb psql
 
 stop: $(STAMP)
-	@$(BIN)/tooling stop
+	@$(BIN)/tododb stop
 
 seed: $(STAMP)
-	@$(BIN)/tooling seed
+	@$(BIN)/tododb seed
 
 health: $(STAMP)
-	@$(BIN)/tooling health
+	@$(BIN)/tododb health
 
 schema: $(STAMP)
-	@$(BIN)/tooling schema
+	@$(BIN)/tododb schema
 
 # FILE=path (default: backups/<dbname>-<UTC time>.dump)
 backup: $(STAMP)
-	@$(BIN)/tooling backup $(if $(FILE),--file '$(FILE)')
+	@$(BIN)/tododb backup $(if $(FILE),--file '$(FILE)')
 
 # FILE=path (default: the newest in backups/), INTO=dbname (a new database), FORCE=1 (replace a non-empty one)
 restore: $(STAMP)
-	@$(BIN)/tooling restore $(if $(FILE),'$(FILE)') $(if $(INTO),--into '$(INTO)') $(if $(filter 1 yes true,$(FORCE)),--force)
+	@$(BIN)/tododb restore $(if $(FILE),'$(FILE)') $(if $(INTO),--into '$(INTO)') $(if $(filter 1 yes true,$(FORCE)),--force)
 
 doctor: $(STAMP)
-	@$(BIN)/tooling doctor
+	@$(BIN)/tododb doctor
 
 # JOB=purge|archive AGE=30d|365d [BATCH=1000]
 maintain: $(STAMP)
-	@$(BIN)/tooling maintain '$(JOB)' --older-than '$(AGE)' $(if $(BATCH),--batch-size '$(BATCH)')
+	@$(BIN)/tododb maintain '$(JOB)' --older-than '$(AGE)' $(if $(BATCH),--batch-size '$(BATCH)')
 
 # BENCH_TASKS=20000 for a quick run (default 2,000,000).
 bench: $(STAMP)
-	@$(BIN)/tooling bench
+	@$(BIN)/tododb bench
 
 lint: $(STAMP)
 	@$(BIN)/python -m tooling.lint

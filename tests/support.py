@@ -20,7 +20,7 @@ from psycopg import sql
 
 from tooling import catalog, server
 from tooling.config import ROOT, load_settings
-from tooling.pool import act_as
+from tododb.pool import act_as
 
 MIGRATIONS_DIR = ROOT / "migrations"
 

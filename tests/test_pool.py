@@ -15,9 +15,9 @@ import pytest
 
 from tests.logins import login_role
 from tests.support import db_url, new_user
-from tooling.errors import ToolError
-from tooling.pool import AppPool, PoolSettings, as_user, create_pool, health
-from tooling.queries import FIRST_ASC, QUERIES
+from tododb.errors import TododbError as ToolError
+from tododb.pool import AppPool, PoolSettings, as_user, create_pool, health
+from tododb.queries import FIRST_ASC, QUERIES
 
 
 @contextmanager

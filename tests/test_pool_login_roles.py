@@ -18,8 +18,8 @@ from psycopg import sql
 
 from tests.logins import drop_login, login_role
 from tests.support import PARAMS, db_url
-from tooling.errors import ToolError
-from tooling.pool import PoolSettings, as_user, create_pool
+from tododb.errors import TododbError as ToolError
+from tododb.pool import PoolSettings, as_user, create_pool
 
 
 def pool_settings(url: str) -> PoolSettings:

@@ -20,8 +20,8 @@ from psycopg_pool import ConnectionPool
 from tests.logins import login_role
 from tests.support import new_task, new_user
 from tests.test_pool import login_pool
-from tooling.pool import act_as, as_user
-from tooling.queries import QUERIES
+from tododb.pool import act_as, as_user
+from tododb.queries import QUERIES
 
 UUID_OID = 2950  # pg_catalog.uuid
 

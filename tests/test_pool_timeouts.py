@@ -16,7 +16,7 @@ from psycopg import sql
 from tests.logins import login_role
 from tests.support import PARAMS, new_user
 from tests.test_pool import login_pool
-from tooling.pool import PoolSettings, as_user, create_pool
+from tododb.pool import PoolSettings, as_user, create_pool
 
 LIMITS = ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")
 READ_LIMITS = "select " + ", ".join(f"current_setting('{name}')" for name in LIMITS)

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from tests.support import BCRYPT_HASH, acting_as, new_tag, new_task, new_user, refused
-from tooling.queries import FIRST_DESC, QUERIES
+from tododb.queries import FIRST_DESC, QUERIES
 
 
 @pytest.fixture

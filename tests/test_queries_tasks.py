@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from tests.support import acting_as, new_task, new_user, refused
-from tooling.queries import FIRST_ASC, FIRST_DESC, QUERIES
+from tododb.queries import FIRST_ASC, FIRST_DESC, QUERIES
 
 T0 = datetime(2031, 1, 1, tzinfo=timezone.utc)  # due dates in the future: not overdue
 

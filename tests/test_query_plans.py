@@ -13,7 +13,7 @@ import pytest
 from tests.support import PARAMS, acting_as
 from tooling import generate
 from tooling.scratch import scratch_database
-from tooling.queries import FIRST_ASC, FIRST_DESC, QUERIES, served_by
+from tododb.queries import FIRST_ASC, FIRST_DESC, QUERIES, served_by
 
 READ_QUERIES = {
     "open_tasks_by_due_date": {"after_due_at": FIRST_ASC[0], "after_id": FIRST_ASC[1], "page_size": 50},

@@ -11,7 +11,7 @@ import pytest
 from tests.support import PARAMS, acting_as, assert_one_line_error, db_url, run_cli
 from tooling import generate
 from tooling.scratch import scratch_database
-from tooling.queries import FIRST_ASC, QUERIES
+from tododb.queries import FIRST_ASC, QUERIES
 
 CHECKSUM = """
     select md5(string_agg(t::text, '|' order by t.id)) from (

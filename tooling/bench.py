@@ -34,8 +34,8 @@ import psycopg
 from tooling import generate, migrate, server
 from tooling.config import ROOT, Settings
 from tooling.errors import ToolError, one_line
-from tooling.pool import act_as
-from tooling.queries import FIRST_ASC, FIRST_DESC, QUERIES
+from tododb.pool import act_as
+from tododb.queries import FIRST_ASC, FIRST_DESC, QUERIES
 from tooling.scratch import scratch_database
 
 BENCH_DIR = ROOT / "bench"

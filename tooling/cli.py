@@ -98,7 +98,7 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_health(args: argparse.Namespace, settings: Settings) -> None:
-    from tooling.pool import health
+    from tododb.pool import health
 
     result = health(database_url(settings))
     print(f"ok: PostgreSQL {result.server_version}, round trip {result.round_trip_ms:.2f} ms")

@@ -14,10 +14,10 @@ from pathlib import Path
 import psycopg
 from dotenv import dotenv_values
 
-from tooling.errors import ToolError, one_line
+from tododb.conninfo import validate_database_url
+from tooling.errors import ToolError
 
 ROOT = Path(__file__).resolve().parent.parent
-URL_SCHEMES = ("postgresql://", "postgres://")
 
 
 @dataclass(frozen=True)
@@ -53,21 +53,6 @@ def load_settings(migrations_dir: Path | None = None, env_file: Path = ROOT / ".
         data_dir=Path(data_dir).resolve() if data_dir else ROOT / ".pgdata",
         lock_wait_seconds=lock_wait_seconds,
     )
-
-
-def validate_database_url(url: str) -> dict[str, str]:
-    """Parse ``url`` the way libpq will, so a typo fails fast with one line."""
-    example = "expected postgresql://user:password@host:5432/dbname"
-    if not url.startswith(URL_SCHEMES):
-        raise ToolError(f"DATABASE_URL is malformed: it must start with postgresql://; {example}")
-    try:
-        params = psycopg.conninfo.conninfo_to_dict(url)
-    except psycopg.ProgrammingError as exc:
-        raise ToolError(f"DATABASE_URL is malformed: {one_line(exc)}; {example}") from None
-    port = str(params.get("port", "5432"))
-    if not all(part.isdigit() for part in port.split(",")):
-        raise ToolError(f"DATABASE_URL is malformed: port {port!r} is not a number; {example}")
-    return params
 
 
 def describe_target(url: str) -> str:

@@ -1,32 +1,12 @@
-"""Failures a user can cause, and how they are told.
+"""Failures a user can cause, and how they are told: the app package's own (``tododb.errors``).
 
-Every error a user can fix (bad configuration, unreachable server, a failing
-migration) is raised as a ``ToolError`` and printed by the CLI as one line; a
-traceback is reserved for bugs in the tool itself.
+The tool raises ``ToolError`` (the same class as ``tododb.errors.TododbError``)
+for everything a user can fix; the CLI prints it as one line.
 """
 
 from __future__ import annotations
 
-import psycopg
+from tododb.errors import TododbError as ToolError
+from tododb.errors import describe_connect_failure, one_line
 
-
-class ToolError(Exception):
-    """An error the user can act on; its text is the whole message shown."""
-
-
-def one_line(text: str) -> str:
-    """Collapse a (possibly multi-line) server or library message to one line."""
-    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
-
-
-def describe_connect_failure(exc: psycopg.Error, target: str) -> ToolError:
-    """Explain why a connection attempt to ``target`` (a password-free label) failed."""
-    sqlstate = exc.sqlstate or ""
-    reason = one_line(exc)
-    if sqlstate.startswith("28") or "password authentication failed" in reason:
-        hint = "check the user name and password in DATABASE_URL"
-        return ToolError(f"authentication failed on {target}: {reason}; {hint}")
-    if sqlstate == "3D000":
-        return ToolError(f"database does not exist on {target}: {reason}; create it or fix DATABASE_URL")
-    hint = "check that the server is running and that DATABASE_URL points at it"
-    return ToolError(f"cannot connect to {target}: {reason}; {hint}")
+__all__ = ["ToolError", "describe_connect_failure", "one_line"]

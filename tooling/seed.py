@@ -20,8 +20,8 @@ from psycopg import sql
 
 from tooling.config import ROOT
 from tooling.errors import ToolError, one_line
-from tooling.pool import act_as
-from tooling.queries import QUERIES
+from tododb.pool import act_as
+from tododb.queries import QUERIES
 
 SEEDS_FILE = ROOT / "seeds" / "development.toml"
 

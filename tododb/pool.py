@@ -1,6 +1,6 @@
 """The one documented way for a backend to talk to the database as a user.
 
-    from tooling.pool import create_pool, as_user
+    from tododb.pool import create_pool, as_user
     pool = create_pool()                       # from the environment
     with as_user(pool, user_id) as conn:       # one transaction, identity set
         QUERIES.open_tasks_by_due_date(conn, ...)
@@ -55,8 +55,8 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from tooling.config import validate_database_url
-from tooling.errors import ToolError, describe_connect_failure, one_line
+from tododb.conninfo import validate_database_url
+from tododb.errors import TododbError, describe_connect_failure, one_line
 
 # PostgreSQL keeps timeouts as milliseconds in an int: anything longer is refused by the server.
 _MAX_TIMEOUT_S = (2**31 - 1) / 1000
@@ -67,11 +67,11 @@ def _number(env: Mapping[str, str], name: str, default: float, maximum: float | 
     try:
         value = float(raw)
     except ValueError:
-        raise ToolError(f"{name} must be a number, not {raw!r}") from None
+        raise TododbError(f"{name} must be a number, not {raw!r}") from None
     if value < 0:
-        raise ToolError(f"{name} must not be negative, not {raw!r}")
+        raise TododbError(f"{name} must not be negative, not {raw!r}")
     if maximum is not None and value > maximum:
-        raise ToolError(f"{name} must be at most {maximum:g}, not {raw!r}")
+        raise TododbError(f"{name} must be at most {maximum:g}, not {raw!r}")
     return value
 
 
@@ -97,11 +97,11 @@ class PoolSettings:
         source = "the given URL" if url else "APP_DATABASE_URL" if env.get("APP_DATABASE_URL") else "DATABASE_URL"
         url = url or env.get("APP_DATABASE_URL") or env.get("DATABASE_URL")
         if not url:
-            raise ToolError("APP_DATABASE_URL (or DATABASE_URL) is not set: the pool needs the server the app talks to")
+            raise TododbError("APP_DATABASE_URL (or DATABASE_URL) is not set: the pool needs the server the app talks to")
         try:
             validate_database_url(url)
-        except ToolError as exc:  # its message names DATABASE_URL: name the variable really read
-            raise ToolError(str(exc).replace("DATABASE_URL", source, 1)) from None
+        except TododbError as exc:  # its message names DATABASE_URL: name the variable really read
+            raise TododbError(str(exc).replace("DATABASE_URL", source, 1)) from None
         settings = cls(
             url=url,
             min_size=int(_number(env, "TODODB_POOL_MIN", 5)),
@@ -113,7 +113,7 @@ class PoolSettings:
             app_role=env.get("TODODB_APP_ROLE") or "todo_app",
         )
         if not 0 < settings.max_size or settings.min_size > settings.max_size:
-            raise ToolError("TODODB_POOL_MIN must not exceed TODODB_POOL_MAX, and the maximum must be positive")
+            raise TododbError("TODODB_POOL_MIN must not exceed TODODB_POOL_MAX, and the maximum must be positive")
         return settings
 
     def connection_kwargs(self) -> dict[str, object]:
@@ -202,7 +202,7 @@ def create_pool(settings: PoolSettings | None = None, *, wait: bool = True) -> A
 
     With ``wait``, waits for the minimum number of connections; either way one
     connection is checked (``login_role_refusal``) before the pool is returned,
-    and an unreachable server or a refused role is one ToolError.
+    and an unreachable server or a refused role is one TododbError.
     """
     settings = settings or PoolSettings.from_env()
     pool = AppPool(
@@ -227,7 +227,7 @@ def create_pool(settings: PoolSettings | None = None, *, wait: bool = True) -> A
             psycopg.connect(settings.url, **settings.connection_kwargs()).close()
         except psycopg.Error as exc:
             raise describe_connect_failure(exc, "the pool's server") from None
-        raise ToolError("the pool could not open its connections in time") from None
+        raise TododbError("the pool could not open its connections in time") from None
     try:
         refusal = login_role_refusal(conn)
     except psycopg.Error as exc:
@@ -237,7 +237,7 @@ def create_pool(settings: PoolSettings | None = None, *, wait: bool = True) -> A
         # to the reset worker of a pool that closes meanwhile is dropped, its socket left to the GC.
         pool.close()
         pool.putconn(conn)
-        raise ToolError(refusal)
+        raise TododbError(refusal)
     pool.putconn(conn)
     return pool
 

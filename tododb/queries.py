@@ -1,9 +1,10 @@
-"""The app's named SQL queries (``queries/*.sql``), loaded with aiosql.
+"""The app's named SQL queries (``queries/*.sql`` in the repository, shipped in the
+package as ``tododb._sql``), loaded with aiosql.
 
 One object, ``QUERIES``, with a method per query: ``QUERIES.open_tasks_by_due_date(conn,
 after_due_at=..., after_id=..., page_size=50)``.  The same SQL serves the app, the
 tests and the benchmark.  Each query relies on row-level security: call it on a
-connection that acts as a user (see ``tooling.pool.as_user``).
+connection that acts as a user (see ``tododb.pool.as_user``).
 
 Keyset cursors: the first page of an ascending list starts after ``FIRST_ASC``,
 of a descending list before ``FIRST_DESC``; the next page passes the last row's
@@ -12,12 +13,13 @@ sort key instead.
 
 from __future__ import annotations
 
+from importlib.resources import files
+
 import aiosql
 
-from tooling.config import ROOT
-
-QUERIES_DIR = ROOT / "queries"
-QUERIES = aiosql.from_path(QUERIES_DIR, "psycopg")
+# Package data, read the same way from a checkout (editable install) and from an installed wheel.
+SQL_FILES = sorted((f for f in files("tododb._sql").iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
+QUERIES = aiosql.from_str("\n\n".join(f.read_text(encoding="utf-8") for f in SQL_FILES), "psycopg")
 
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 MAX_UUID = "ffffffff-ffff-ffff-ffff-ffffffffffff"

@@ -1,0 +1,1 @@
+"""The app's named SQL queries, shipped inside the ``tododb`` package as ``tododb._sql`` (see pyproject.toml)."""
