@@ -74,7 +74,12 @@ def _connect(conninfo: str, application_name: str) -> psycopg.Connection:
     # The libpq URL is passed through untouched (sslmode, options, several
     # hosts...); yoyo's own URL parser would drop what it does not know.
     extra = {} if "connect_timeout" in psycopg.conninfo.conninfo_to_dict(conninfo) else {"connect_timeout": 10}
-    return psycopg.connect(conninfo, autocommit=True, application_name=application_name, **extra)
+    conn = psycopg.connect(conninfo, autocommit=True, application_name=application_name, **extra)
+    if conn.info.server_version >= 160000:
+        # A role the migrator creates (0002, 0016a) grants the migrator ADMIN OPTION on it, and with a
+        # per-role `createrole_self_grant` also INHERIT and SET: a standing hold on a cluster-wide role.
+        conn.execute("set createrole_self_grant = ''")
+    return conn
 
 
 def _ensure_lock_table(conn: psycopg.Connection) -> None:
