@@ -9,6 +9,8 @@ import os
 import psycopg
 import pytest
 
+from tests import owners
+from tests.logins import reachable_url
 from tests.support import (
     MIGRATIONS_DIR, PARAMS, acting_as, assert_one_line_error, catalog_snapshot, db_url, rows_checksum, run_cli,
 )
@@ -118,3 +120,52 @@ def test_bad_files_and_targets_end_in_one_line(postgresql, tmp_path):
     assert list(tmp_path.glob("never.dump*")) == []
     created = postgresql.execute("select count(*) from pg_database where datname = 'tododb_never_created'")
     assert created.fetchone() == (0,)
+
+
+def test_a_restore_that_psql_abandons_early_is_a_failure_not_a_silent_success(postgresql, target_name, tmp_path):
+    """psql stops at the first error while the script still streams (several MB of rows behind it): the
+    restore must say so, in one line, and not exit 0 (a closed pipe is not "the reader left" here)."""
+    postgresql.execute("create type public.mood as enum ('calm')")  # dumped before every table
+    postgresql.execute("create table public.bulk as select i, repeat('x', 200) as pad from generate_series(1, 40000) i")
+    postgresql.commit()
+    archive = tmp_path / "bulk.dump"
+    assert run_cli("backup", "--file", str(archive), env={"DATABASE_URL": db_url(postgresql)}).returncode == 0
+    with psycopg.connect(PARAMS.url(PARAMS.maintenance_dbname), autocommit=True) as admin:
+        admin.execute(f'create database "{target_name}"')
+    with psycopg.connect(PARAMS.url(target_name), autocommit=True) as target:
+        target.execute("create type public.mood as enum ('clash')")  # not counted as contents: the restore starts
+    line = assert_one_line_error(run_cli("restore", str(archive), env={"DATABASE_URL": PARAMS.url(target_name)}))
+    assert "failed and was rolled back" in line
+    with psycopg.connect(PARAMS.url(target_name)) as target:
+        assert target.execute("select to_regclass('public.bulk')").fetchone() == (None,)
+
+
+def test_an_ordinary_owner_with_bypassrls_backs_up_and_restores(tmp_path):
+    """Hosted servers: the owner is not a superuser. The archive hands functions to todo_auth, which the owner
+    may do only while it holds the role: the restore takes it for its one transaction, no longer."""
+    name, password = f"tododb_backup_owner_{os.getpid()}", "backup-owner-password"
+    source, copy = f"{name}_src", f"{name}_copy"
+    with psycopg.connect(PARAMS.url(PARAMS.maintenance_dbname), autocommit=True) as admin:
+        owners.ensure_owner(admin, name, password)
+        admin.execute(f'alter role "{name}" bypassrls')  # pg_dump refuses a backup RLS would thin out
+        owners.grant_admin_on_existing_roles(admin, name)
+        admin.execute(f'create database "{source}" owner "{name}"')
+        try:
+            url = reachable_url(source, name, password)
+            assert run_cli("migrate", env={"DATABASE_URL": url}).returncode == 0
+            assert run_cli("seed", env={"DATABASE_URL": url}).returncode == 0
+            archive = tmp_path / "owner.dump"
+            assert run_cli("backup", "--file", str(archive), env={"DATABASE_URL": url}).returncode == 0
+            restored = run_cli("restore", str(archive), "--into", copy, env={"DATABASE_URL": url})
+            assert restored.returncode == 0, restored.stderr
+            with psycopg.connect(PARAMS.url(source)) as a, psycopg.connect(PARAMS.url(copy)) as b:
+                assert _fingerprint(a) == _fingerprint(b)
+                owners_of = "select proname, pg_get_userbyid(proowner) from pg_proc where proname = 'sign_up'"
+                assert b.execute(owners_of).fetchall() == [("sign_up", "todo_auth")]
+            holds = admin.execute("select pg_has_role(%s, 'todo_auth', 'USAGE')", [name]).fetchone()
+            assert holds == (False,)  # the role was borrowed for the restore only
+        finally:
+            for db in (copy, source):
+                admin.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", [db])
+                admin.execute(f'drop database if exists "{db}"')
+            admin.execute(f'drop role "{name}"')

@@ -30,6 +30,7 @@ can read (client_invocation; `tooling psql` uses it too).
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import tempfile
@@ -125,6 +126,9 @@ def restore(url: str, file: Path, into: str | None = None, force: bool = False) 
     listed = _run("pg_restore", "--list", str(file))
     if listed.returncode != 0:
         raise ToolError(f"{file} is not a pg_dump custom-format archive: {one_line(listed.stderr)}")
+    # A table-of-contents line ends with the object's owner: does the archive hand anything to todo_auth?
+    hands_to_todo_auth = any(line.rstrip().endswith(" todo_auth") for line in listed.stdout.splitlines()
+                             if not line.startswith(";"))
     target = _create_database(url, into) if into else url
     objects = _contents(target)
     if objects and not force:
@@ -133,14 +137,14 @@ def restore(url: str, file: Path, into: str | None = None, force: bool = False) 
             "restore into a new database with INTO=name (--into), or replace its contents with FORCE=1 (--force)"
         )
     if not objects:
-        _pg_restore(target, file)
+        _pg_restore(target, file, hands_to_todo_auth)
         return target
     dbname = psycopg.conninfo.conninfo_to_dict(target).get("dbname")
     staging = f"{dbname}_restoring"
     admin = psycopg.conninfo.make_conninfo(target, dbname="postgres")
     drop_database(admin, staging)  # a leftover of an interrupted run
     try:
-        _pg_restore(_create_database(admin, staging), file)
+        _pg_restore(_create_database(admin, staging), file, hands_to_todo_auth)
     except ToolError:
         drop_database(admin, staging)
         raise
@@ -154,11 +158,35 @@ def restore(url: str, file: Path, into: str | None = None, force: bool = False) 
     return target
 
 
+# Where an owner that is not a superuser restores, what it lends itself and todo_auth for the handover of the
+# sign-in functions, and takes back at the end (see _handover_lines).
+_AFTER_SCHEMA_APP = (b"CREATE SCHEMA app;\n", b"GRANT CREATE ON SCHEMA app TO todo_auth;\n")
+
+
+def _handover_lines(conn: psycopg.Connection) -> tuple[list[bytes], list[bytes]] | None:
+    """Lines to put before and after the script so that an owner that is not a superuser can restore.
+
+    The archive hands the sign-in functions to todo_auth (`ALTER FUNCTION ... OWNER TO todo_auth`), which
+    PostgreSQL allows only to a role that may SET ROLE todo_auth, and only while todo_auth may create in the
+    function's schema: what 0016a lends for migration 0017. An ordinary owner (hosted servers) holds ADMIN
+    OPTION on todo_auth, not those rights: it takes them inside the restore's one transaction and gives them
+    back at its end, so nothing outlives the restore. None when nothing is needed (a superuser).
+    """
+    option = "SET" if conn.info.server_version >= 160000 else "MEMBER"
+    needs = conn.execute(
+        "select not pg_has_role(current_user, r.oid, %s) from pg_roles r where r.rolname = 'todo_auth'", [option]
+    ).fetchone()
+    if not needs or not needs[0]:
+        return None
+    return ([b"grant todo_auth to current_user;\n"],
+            [b"revoke create on schema app from todo_auth;\n", b"revoke todo_auth from current_user;\n"])
+
+
 # pg_restore 17+ starts its script with this setting, which older servers do not know.
 _NEWER_SETTINGS = {b"SET transaction_timeout = 0;\n": 170000}
 
 
-def _pg_restore(target: str, file: Path) -> None:
+def _pg_restore(target: str, file: Path, hands_to_todo_auth: bool = False) -> None:
     """pg_restore's script of the archive, run by psql in one transaction.
 
     The embedded binaries are newer than some supported servers (15, 16), and
@@ -168,6 +196,8 @@ def _pg_restore(target: str, file: Path) -> None:
     """
     with psycopg.connect(target) as conn:
         version = conn.info.server_version
+        handover = _handover_lines(conn) if hands_to_todo_auth else None
+    prologue, epilogue = handover or ([], [])
     binaries = server.binaries_dir()
     # Their messages go to files, not pipes: a chatty restore must not stall on a full pipe.
     with tempfile.TemporaryFile() as script_log, tempfile.TemporaryFile() as psql_log:
@@ -178,14 +208,19 @@ def _pg_restore(target: str, file: Path) -> None:
                                  "--single-transaction", f"--dbname={conninfo}"],
                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=psql_log, env=env)
         try:
-            for line in script.stdout:
+            for line in itertools.chain(prologue, script.stdout, epilogue):  # streamed, never held whole
                 if _NEWER_SETTINGS.get(line, 0) > version:
                     continue
                 psql.stdin.write(line)
+                if handover and line == _AFTER_SCHEMA_APP[0]:
+                    psql.stdin.write(_AFTER_SCHEMA_APP[1])
         except BrokenPipeError:
             pass  # psql stopped at an error: its messages say which
         finally:
-            psql.stdin.close()
+            try:
+                psql.stdin.close()  # flushes: raises again when psql has gone
+            except BrokenPipeError:
+                pass
             script.stdout.close()
         failed = (script.wait() != 0) | (psql.wait() != 0)
         if failed:
