@@ -41,7 +41,7 @@ def test_a_migrated_database_has_no_finding(postgresql):
     assert result.stdout.splitlines()[-1] == "no findings"
     applied = len(migrate.load_migrations(MIGRATIONS_DIR))
     for check in ("server:", "connection:", f"migrations: {applied} applied", "drift: none", "row-level security:",
-                  "grants:", "roles:", "app logins:", "database:", "definer functions:", "statistics:", "foreign keys:", "index usage:", "largest tables:"):
+                  "grants:", "roles:", "role memberships:", "app logins:", "database:", "definer functions:", "statistics:", "foreign keys:", "index usage:", "largest tables:"):
         assert any(check in line for line in result.stdout.splitlines()), check
 
 
@@ -138,3 +138,15 @@ def test_a_todo_migrator_that_can_log_in_is_a_security_finding(postgresql):
         postgresql.execute("alter role todo_migrator nologin")
         if not existed:
             postgresql.execute("drop role todo_migrator")
+
+
+def test_an_app_role_made_a_member_of_todo_auth_is_a_security_finding(postgresql):
+    """Roles are cluster-wide: one owner's `grant todo_auth to todo_app` reaches every tododb database."""
+    postgresql.autocommit = True
+    assert any(line.startswith("ok       role memberships:") for line in _report(db_url(postgresql)))
+    postgresql.execute("grant todo_auth to todo_app")
+    try:
+        lines = _report(db_url(postgresql))
+        assert any(line.startswith("SECURITY role todo_app is a member of todo_auth") for line in lines), lines
+    finally:
+        postgresql.execute("revoke todo_auth from todo_app")

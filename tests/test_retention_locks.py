@@ -36,13 +36,13 @@ def test_purge_skips_a_task_the_app_holds_locked_and_finishes(postgresql):
             result = _purge(db_url(postgresql))
             assert result.returncode == 0, result.stderr
             assert "purged 2 " in result.stdout
-            assert "; 1 skipped because the app held them locked" in result.stdout.splitlines()[-1]
+            assert "; 1 left behind, held locked by another session" in result.stdout.splitlines()[-1]
             assert "waited too long" not in result.stderr
         remaining = {row[0] for row in postgresql.execute("select id from app.tasks")}
         assert remaining == {held}
     result = _purge(db_url(postgresql))  # the app let go: the next run takes it
     assert result.returncode == 0 and "purged 1 " in result.stdout, result.stderr
-    assert "skipped" not in result.stdout
+    assert "left behind" not in result.stdout
     assert postgresql.execute("select count(*) from app.tasks").fetchone() == (0,)
 
 

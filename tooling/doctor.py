@@ -166,6 +166,36 @@ def _app_login_settings(conn: psycopg.Connection) -> list[Line]:
     return lines or [Line("ok", "app logins: none carries per-role settings")]
 
 
+def _role_graph(conn: psycopg.Connection) -> list[Line]:
+    """Memberships among tododb's cluster-wide roles. Every owner of a tododb database on the server may change
+    them (it holds ADMIN OPTION), and a change reaches every tododb database: `grant todo_auth to todo_app`
+    made by one owner lets every app login read every password hash, here too."""
+    uses = "(m.inherit_option or m.set_option)" if conn.info.server_version >= 160000 else "true"
+    rows = conn.execute(
+        f"""
+        select g.rolname, r.rolname, {uses}
+        from pg_auth_members m join pg_roles g on g.oid = m.roleid join pg_roles r on r.oid = m.member
+        where r.rolname = any(%(app)s)
+           or (g.rolname = 'todo_auth' and r.rolname <> 'todo_migrator' and {uses} and not r.rolsuper)
+        order by 1, 2
+        """,
+        {"app": list(APP_ROLES)},
+    ).fetchall()
+    lines = []
+    for group, member, _ in rows:
+        if member in APP_ROLES:
+            lines.append(Line("SECURITY", f"role {member} is a member of {group}: every {member} login has "
+                                          f"{group}'s rights in every tododb database on this server; "
+                                          f"`revoke {group} from {member}` (as whoever granted it)"))
+        else:
+            lines.append(Line("warn", f"role {member} holds todo_auth's rights (INHERIT or SET): the sign-in "
+                                      "policies then show it every user's password hash, in every tododb database "
+                                      f"on this server; `revoke todo_auth from {member}`, or grant ADMIN OPTION "
+                                      "alone"))
+    return lines or [Line("ok", "role memberships: the app roles belong to no role, and no owner holds the "
+                                "sign-in role's rights")]
+
+
 def _database_connect(conn: psycopg.Connection) -> list[Line]:
     """tododb's roles are cluster-wide: every tododb database on a server shares todo_app. With CONNECT granted
     to PUBLIC (the default), the app login of another tododb database there can connect here and act as
@@ -364,7 +394,8 @@ def examine(url: str, migrations_dir: Path) -> list[Line]:
         else:
             lines += _migrations(states)
             lines += _drift(url, migrations_dir, states)
-        for check in (_row_security, _public_grants, _roles, _app_login_settings, _database_connect, _definer_functions,
+        for check in (_row_security, _public_grants, _roles, _role_graph, _app_login_settings, _database_connect,
+                      _definer_functions,
                       _free_text_statistics,
                       _foreign_key_indexes, _index_usage, _largest_tables):
             try:

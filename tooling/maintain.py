@@ -31,7 +31,8 @@ JOBS = {
     "purge": ("app_private.purge_deleted_tasks", "purged", "tasks deleted before"),
     "archive": ("app_private.archive_completed_tasks", "archived", "tasks completed before"),
 }
-# What each job's batches would still find: rows they skipped because the app held them locked (0028).
+# What each job's batches would still find at the end: rows they skipped because another session held them
+# locked (0028), or that became due while the job ran.
 LEFT_BEHIND = {
     "purge": "select count(*) from app.tasks where deleted_at < %s",
     "archive": "select count(*) from app.tasks where status = 'completed' and completed_at < %s and deleted_at is null",
@@ -54,8 +55,8 @@ class Outcome:
         line = (f"{verb} {self.tasks:,} {counted} {self.cutoff:%Y-%m-%d %H:%M:%S %Z} in {self.batches} "
                 f"batch(es), {self.seconds:.1f} s")
         if self.skipped:
-            line += (f"; {self.skipped:,} skipped because the app held them locked (the next run takes them;"
-                     " if they stay, look for a session idle in transaction)")
+            line += (f"; {self.skipped:,} left behind, held locked by another session or due since the run began"
+                     " (the next run takes them; if they stay, look for a session idle in transaction)")
         return line
 
 
