@@ -10,8 +10,13 @@ The schema, migrations and operational tool live in the repository (``tooling``,
 command ``tododb``); this package is what a backend installs.
 """
 
-from tododb.errors import TododbError
-from tododb.pool import as_user, create_pool, health
+from tododb.errors import (
+    Conflict, Contention, InvalidInput, NotAllowed, NotFound, OutcomeUnknown, TododbError, Unavailable, require,
+)
+from tododb.pool import as_user, create_pool, health, transaction
 from tododb.queries import FIRST_ASC, FIRST_DESC, QUERIES
 
-__all__ = ["FIRST_ASC", "FIRST_DESC", "QUERIES", "TododbError", "as_user", "create_pool", "health"]
+__all__ = [
+    "FIRST_ASC", "FIRST_DESC", "QUERIES", "Conflict", "Contention", "InvalidInput", "NotAllowed", "NotFound",
+    "OutcomeUnknown", "TododbError", "Unavailable", "as_user", "create_pool", "health", "require", "transaction",
+]

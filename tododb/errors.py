@@ -31,3 +31,99 @@ def describe_connect_failure(exc: psycopg.Error, target: str) -> TododbError:
         return TododbError(f"database does not exist on {target}: {reason}; create it or fix DATABASE_URL")
     hint = "check that the server is running and that DATABASE_URL points at it"
     return TododbError(f"cannot connect to {target}: {reason}; {hint}")
+
+
+# --- what a web backend maps to its responses --------------------------------------------------------------
+#
+#   Conflict       409  a unique (or exclusion) rule: the name is taken
+#   InvalidInput   422  malformed data (class 22) or another broken rule (class 23)
+#   NotFound       404  no such row for this user: under row-level security "not yours" and "not there" are alike
+#   NotAllowed     404  (or 403) a privilege or a policy's WITH CHECK refused the write (42501)
+#   Unavailable    503  the server cannot be reached, the pool has no connection free, the server is shutting
+#                       down or full; Contention when retries of a serialization failure or deadlock ran out;
+#                       OutcomeUnknown when the connection broke while COMMIT was under way (never retried)
+#
+# Each carries the SQLSTATE and the name of the constraint the server reported (None where there is none).
+
+
+class DataError(TododbError):
+    """A statement the server refused, classified; ``sqlstate`` and ``constraint`` say what exactly."""
+
+    kind = "refused"
+
+    def __init__(self, message: str, sqlstate: str | None = None, constraint: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+        self.constraint = constraint
+
+    @classmethod
+    def from_psycopg(cls, exc: psycopg.Error) -> "DataError":
+        constraint = exc.diag.constraint_name if exc.diag else None
+        reason = one_line(exc.diag.message_primary or exc) if exc.diag else one_line(exc)
+        named = f" ({constraint})" if constraint else ""
+        made = cls(f"{cls.kind}{named}: {reason}", exc.sqlstate, constraint)
+        made.__cause__ = exc
+        return made
+
+
+class Conflict(DataError):
+    kind = "conflict"
+
+
+class InvalidInput(DataError):
+    kind = "invalid input"
+
+
+class NotFound(DataError):
+    kind = "not found"
+
+
+class NotAllowed(NotFound):
+    kind = "not allowed"
+
+
+class Unavailable(DataError):
+    kind = "unavailable"
+
+
+class Contention(Unavailable):
+    kind = "contention"
+
+
+class OutcomeUnknown(Unavailable):
+    kind = "commit outcome unknown"
+
+
+RETRYABLE = frozenset({"40001", "40P01"})  # serialization failure, deadlock: the server rolled back, run it again
+_UNAVAILABLE_CLASSES = ("08", "53", "57P")  # connection, insufficient resources, operator intervention
+
+
+def classify(exc: BaseException) -> BaseException:
+    """The typed error for ``exc`` (a psycopg or pool error), or ``exc`` itself when it is none of ours."""
+    from psycopg_pool import PoolTimeout
+
+    if isinstance(exc, PoolTimeout):
+        made = Unavailable(f"unavailable: no pooled connection became free in time ({one_line(exc)})")
+        made.__cause__ = exc
+        return made
+    if not isinstance(exc, psycopg.Error):
+        return exc
+    state = exc.sqlstate or ""
+    if state in ("23505", "23P01"):
+        return Conflict.from_psycopg(exc)
+    if state.startswith(("22", "23")):
+        return InvalidInput.from_psycopg(exc)
+    if state == "42501":
+        return NotAllowed.from_psycopg(exc)
+    if state in RETRYABLE:
+        return Contention.from_psycopg(exc)
+    if isinstance(exc, psycopg.OperationalError) and (not state or state.startswith(_UNAVAILABLE_CLASSES)):
+        return Unavailable.from_psycopg(exc)
+    return exc
+
+
+def require(row, what: str = "row"):
+    """``row`` itself, or NotFound: a query for one row that found none (missing, or another user's)."""
+    if row is None:
+        raise NotFound(f"not found: no such {what} for this user")
+    return row

@@ -45,18 +45,22 @@ Settings (environment):
 from __future__ import annotations
 
 import os
+import random
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from tododb.conninfo import validate_database_url
-from tododb.errors import TododbError, describe_connect_failure, one_line
+from tododb.errors import (
+    RETRYABLE, Contention, OutcomeUnknown, TododbError, Unavailable, classify, describe_connect_failure, one_line,
+)
 
 # PostgreSQL keeps timeouts as milliseconds in an int: anything longer is refused by the server.
 _MAX_TIMEOUT_S = (2**31 - 1) / 1000
@@ -274,6 +278,46 @@ def as_user(pool: ConnectionPool, user_id: uuid.UUID | str | None, role: str | N
         with conn.transaction():
             _begin_as(conn, role or settings.app_role, user_id, settings.transaction_settings())
             yield conn
+
+
+T = TypeVar("T")
+
+
+def transaction(pool: ConnectionPool, user_id: uuid.UUID | str | None, work: Callable[[psycopg.Connection], T], *,
+                attempts: int = 3, backoff: float = 0.05, role: str | None = None,
+                sleep: Callable[[float], None] = time.sleep) -> T:
+    """Run ``work(conn)`` in one ``as_user`` transaction and return what it returns, with typed errors.
+
+    A serialization failure or deadlock (40001, 40P01: the server rolled the transaction back) runs it again,
+    after a jittered, growing pause (uniform in [0, backoff * 2**try)), up to ``attempts`` runs in all, then
+    raises Contention. A connection lost once ``work`` had returned, while COMMIT was under way, raises
+    OutcomeUnknown and is never run again: the write may or may not have landed. Everything else is raised
+    as its class in ``tododb.errors`` (Conflict, InvalidInput, NotAllowed, Unavailable), or as it is.
+    ``work`` must do nothing outside the database that it cannot do twice.
+    """
+    if attempts < 1:
+        raise TododbError(f"attempts must be at least 1, not {attempts}")
+    for attempt in range(1, attempts + 1):
+        finished = False
+        try:
+            with as_user(pool, user_id, role) as conn:
+                result = work(conn)
+                finished = True
+            return result
+        except Exception as exc:  # noqa: BLE001 - classified, then raised again
+            typed = classify(exc)
+            if finished and isinstance(typed, Unavailable) and (typed.sqlstate or "") not in RETRYABLE:
+                unknown = OutcomeUnknown(f"commit outcome unknown: the connection broke during COMMIT "
+                                         f"({one_line(exc)}); check before repeating the write",
+                                         typed.sqlstate, None)
+                raise unknown from exc
+            if isinstance(typed, Contention) and attempt < attempts:
+                sleep(random.uniform(0, backoff * 2 ** (attempt - 1)))
+                continue
+            if typed is exc:
+                raise
+            raise typed from exc
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 @dataclass(frozen=True)
