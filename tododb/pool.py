@@ -5,6 +5,15 @@
     with as_user(pool, user_id) as conn:       # one transaction, identity set
         QUERIES.open_tasks_by_due_date(conn, ...)
 
+Round trips, each of which costs the network's latency: ``read(pool, user_id,
+"open_tasks_by_due_date", ...)`` sends the role, identity, limits and the query
+together and they run in one implicit transaction: one round trip in all.
+``as_user`` sends BEGIN with the role, identity and limits (one round trip),
+then the block's statements, then COMMIT (one). A connection just returned to
+the pool is lent again without a liveness check; one idle for longer than
+CHECK_AFTER_IDLE_S is checked first. (Counted on the wire by
+tests/test_round_trips.py: a one-query transaction went from 6 to 3.)
+
 ``as_user`` opens a transaction, switches to the application role and, in one
 ``select``, sets the identity and the transaction's time limits with
 ``set_config(..., true)``: transaction-scoped, so the next borrower of the same
@@ -48,13 +57,15 @@ import os
 import random
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
+from aiosql.types import SQLOperationType
 from psycopg_pool import ConnectionPool
 
 from tododb.conninfo import validate_database_url
@@ -171,6 +182,27 @@ def reset_connection(conn: psycopg.Connection) -> None:
     # The other client-side state a borrower may have changed, back to the pool's defaults.
     conn.autocommit = False
     conn.isolation_level = conn.read_only = conn.deferrable = None
+    _idle_since[conn] = time.monotonic()
+
+
+# When each pooled connection was last made or reset: a connection that has just been is handed out
+# without a liveness check (a round trip on every request); one idle for longer is checked first.
+_idle_since: "weakref.WeakKeyDictionary[psycopg.Connection, float]" = weakref.WeakKeyDictionary()
+CHECK_AFTER_IDLE_S = 30.0
+
+
+def mark_fresh(conn: psycopg.Connection) -> None:
+    """The pool's ``configure``: a connection just made needs no check when it is first handed out."""
+    _idle_since[conn] = time.monotonic()
+
+
+def check_if_idle(conn: psycopg.Connection) -> None:
+    """The pool's ``check``: ask the server one empty query only of a connection idle for more than
+    CHECK_AFTER_IDLE_S (a server, proxy or NAT may have dropped it meanwhile). One that failed is not
+    handed out at all: psycopg_pool drops a broken connection when it comes back."""
+    since = _idle_since.get(conn)
+    if since is None or time.monotonic() - since > CHECK_AFTER_IDLE_S:
+        ConnectionPool.check_connection(conn)
 
 
 # Every role the session's login role is, or can become (SET ROLE) or inherit from, that would
@@ -217,7 +249,8 @@ def create_pool(settings: PoolSettings | None = None, *, wait: bool = True) -> A
         timeout=settings.connect_timeout,
         name="tododb",
         open=True,
-        check=ConnectionPool.check_connection,
+        configure=mark_fresh,
+        check=check_if_idle,
         reset=reset_connection,
     )
     try:
@@ -234,6 +267,7 @@ def create_pool(settings: PoolSettings | None = None, *, wait: bool = True) -> A
         raise TododbError("the pool could not open its connections in time") from None
     try:
         refusal = login_role_refusal(conn)
+        conn.rollback()  # the check's transaction: returned idle, not rolled back by the pool with a warning
     except psycopg.Error as exc:
         refusal = f"the pool could not check its login role: {one_line(exc)}"
     if refusal:
@@ -248,9 +282,9 @@ def create_pool(settings: PoolSettings | None = None, *, wait: bool = True) -> A
 
 def _begin_as(conn: psycopg.Connection, role: str, user_id: uuid.UUID | str | None,
               settings: Mapping[str, str]) -> None:
-    """``act_as`` plus ``settings``, all set in the same single ``select`` as the identity."""
-    conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
-    values = {"app.user_id": "" if user_id is None else str(user_id), **settings}
+    """``act_as`` plus ``settings``: role, identity and limits in one ``select`` (``set_config('role', ...,
+    true)`` is ``set local role``), so that it travels with the first query."""
+    values = {"role": role, "app.user_id": "" if user_id is None else str(user_id), **settings}
     conn.execute(
         sql.SQL("select {}").format(sql.SQL(", ").join(
             sql.SQL("pg_catalog.set_config({}, {}, true)").format(sql.Literal(name), sql.Placeholder())
@@ -275,9 +309,46 @@ def as_user(pool: ConnectionPool, user_id: uuid.UUID | str | None, role: str | N
     settings = pool.settings if isinstance(pool, AppPool) else PoolSettings(
         url=pool.conninfo, app_role=os.environ.get("TODODB_APP_ROLE") or "todo_app")
     with pool.connection() as conn:
-        with conn.transaction():
+        # BEGIN and the role, identity and limits travel together: one round trip before the block, one
+        # (COMMIT) after it. The block itself runs as usual, each statement answered before the next, so
+        # an error is raised where it happens and the server's idle-in-transaction limit holds between them.
+        conn.autocommit = True  # the BEGIN is ours (the pool's reset puts autocommit back)
+        with conn.pipeline():
+            conn.execute("begin")
             _begin_as(conn, role or settings.app_role, user_id, settings.transaction_settings())
+        try:
             yield conn
+        except BaseException:
+            if not conn.closed and not conn.broken:
+                conn.execute("rollback")
+            raise
+        conn.execute("commit")
+
+
+def read(pool: ConnectionPool, user_id: uuid.UUID | str | None, query: str, /, **params: object) -> Any:
+    """One named read query (`QUERIES.<query>`) as ``user_id``, in one network round trip.
+
+    The role, identity and limits and the query go out together and run in the one implicit transaction the
+    protocol gives statements sent before a Sync: the settings hold for the query and end with it, and
+    nothing waits for a BEGIN or a COMMIT. A list of rows, or one row or None for a `^` query. For writes,
+    or several statements that must share a transaction, use ``as_user`` or ``transaction``.
+    """
+    from tododb.queries import QUERIES
+
+    statement = getattr(QUERIES, query)
+    one = statement.operation == SQLOperationType.SELECT_ONE
+    if statement.operation not in (SQLOperationType.SELECT, SQLOperationType.SELECT_ONE):
+        raise TododbError(f"read() runs select queries; {query} is a {statement.operation.name.lower()}")
+    settings = pool.settings if isinstance(pool, AppPool) else PoolSettings(
+        url=pool.conninfo, app_role=os.environ.get("TODODB_APP_ROLE") or "todo_app")
+    with pool.connection() as conn:
+        conn.autocommit = True  # no BEGIN: the pipeline's Sync ends the implicit transaction (reset restores it)
+        with conn.pipeline():
+            _begin_as(conn, settings.app_role, user_id, settings.transaction_settings())
+            cursor = conn.execute(statement.sql, params)
+        # Leaving the pipeline sent its one Sync and read every answer; fetching inside it would have
+        # asked for the rows first and cost a second round trip.
+        return cursor.fetchone() if one else cursor.fetchall()
 
 
 T = TypeVar("T")
