@@ -1,4 +1,4 @@
-"""Round trips per request, counted on the wire (tests/roundtrips.py).
+"""Round trips per request, counted on the wire (tooling/wire.py).
 
 Every round trip costs the network's latency: against a hosted server 1 ms
 away, six of them are 6 ms of waiting for a 0.1 ms query. A read through
@@ -15,7 +15,7 @@ import time
 import pytest
 
 from tests.logins import login_role
-from tests.roundtrips import counting_proxy
+from tooling.wire import counting_proxy
 from tests.support import new_task, new_user
 from tododb import FIRST_ASC, QUERIES, as_user, read
 from tododb.pool import PoolSettings, create_pool

@@ -1,4 +1,5 @@
-"""A transparent TCP proxy in front of the test server that counts network round trips.
+"""A transparent TCP proxy in front of a server that counts network round trips (the tests), or stands in
+for a network with a delay (the benchmark's end-to-end figures).
 
 A round trip is the client sending and then waiting for the server: the proxy
 counts each time the traffic turns from server-to-client (or silence) to
@@ -9,6 +10,7 @@ direction, to stand in for a network between the two.
 
 from __future__ import annotations
 
+import queue
 import socket
 import threading
 import time
@@ -50,23 +52,49 @@ class CountingProxy:
             threading.Thread(target=self._pump, args=(server, client, "s2c"), daemon=True).start()
 
     def _pump(self, source: socket.socket, sink: socket.socket, direction: str) -> None:
+        # With a delay, chunks wait in a queue until their own deadline: like packets on a wire, a burst
+        # arrives `delay` later as a whole, not `delay` per chunk.
+        outbox: queue.Queue[tuple[float, bytes] | None] | None = None
+        if self.delay:
+            outbox = queue.Queue()
+            threading.Thread(target=self._deliver, args=(outbox, sink), daemon=True).start()
         try:
             while chunk := source.recv(65536):
                 with self._lock:
                     if direction == "c2s" and self._last == "s2c":
                         self.round_trips += 1
                     self._last = direction
-                if self.delay:
-                    time.sleep(self.delay)
+                if outbox is not None:
+                    outbox.put((time.perf_counter() + self.delay, chunk))
+                else:
+                    sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            if outbox is not None:
+                outbox.put(None)
+            else:
+                self._shut(source, sink)
+
+    def _deliver(self, outbox: "queue.Queue[tuple[float, bytes] | None]", sink: socket.socket) -> None:
+        try:
+            while (item := outbox.get()) is not None:
+                deadline, chunk = item
+                while (left := deadline - time.perf_counter()) > 0:
+                    time.sleep(left if left > 0.0002 else 0)  # the last fraction spun: sleep() overshoots
                 sink.sendall(chunk)
         except OSError:
             pass
         finally:
-            for sock in (source, sink):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            self._shut(sink)
+
+    @staticmethod
+    def _shut(*socks: socket.socket) -> None:
+        for sock in socks:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def close(self) -> None:
         self._closing = True
