@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Variables given on the command line (`make migrate DATABASE_URL=...`) are
 # exported to the recipes by make itself, so the tool sees them.
 
-.PHONY: migrate rollback status psql stop seed health bench schema backup restore maintain doctor lint test
+.PHONY: migrate rollback status psql stop seed health bench schema types backup restore maintain doctor lint test
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -42,6 +42,11 @@ health: $(STAMP)
 
 schema: $(STAMP)
 	@$(BIN)/tododb schema
+
+# tododb/typed.py: typed results for the named queries, from a freshly migrated database (`make test` fails
+# when it is stale, and runs mypy --strict on tododb/ and examples/).
+types: $(STAMP)
+	@$(BIN)/tododb types
 
 # FILE=path (default: backups/<dbname>-<UTC time>.dump)
 backup: $(STAMP)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 
 from tododb.errors import TododbError, one_line
@@ -9,7 +11,7 @@ from tododb.errors import TododbError, one_line
 URL_SCHEMES = ("postgresql://", "postgres://")
 
 
-def validate_database_url(url: str) -> dict[str, str]:
+def validate_database_url(url: str) -> dict[str, Any]:
     """Parse ``url`` the way libpq will, so a typo fails fast with one line."""
     example = "expected postgresql://user:password@host:5432/dbname"
     if not url.startswith(URL_SCHEMES):

@@ -8,6 +8,8 @@ traceback is reserved for bugs.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import psycopg
 
 
@@ -15,7 +17,7 @@ class TododbError(Exception):
     """An error the user can act on; its text is the whole message shown."""
 
 
-def one_line(text: str) -> str:
+def one_line(text: object) -> str:
     """Collapse a (possibly multi-line) server or library message to one line."""
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
@@ -122,7 +124,10 @@ def classify(exc: BaseException) -> BaseException:
     return exc
 
 
-def require(row, what: str = "row"):
+T = TypeVar("T")
+
+
+def require(row: T | None, what: str = "row") -> T:
     """``row`` itself, or NotFound: a query for one row that found none (missing, or another user's)."""
     if row is None:
         raise NotFound(f"not found: no such {what} for this user")

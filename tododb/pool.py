@@ -131,7 +131,7 @@ class PoolSettings:
             raise TododbError("TODODB_POOL_MIN must not exceed TODODB_POOL_MAX, and the maximum must be positive")
         return settings
 
-    def connection_kwargs(self) -> dict[str, object]:
+    def connection_kwargs(self) -> dict[str, Any]:
         """What every pooled connection is opened with (on top of the URL).
 
         No ``options``: a transaction-pooling PgBouncer refuses that startup
@@ -161,7 +161,7 @@ class PoolSettings:
 class AppPool(ConnectionPool):
     """A ``ConnectionPool`` that remembers its settings, for ``as_user``'s limits and role."""
 
-    def __init__(self, settings: PoolSettings, **kwargs: object) -> None:
+    def __init__(self, settings: PoolSettings, **kwargs: Any) -> None:
         self.settings = settings
         super().__init__(settings.url, **kwargs)
 
@@ -302,12 +302,17 @@ def act_as(conn: psycopg.Connection, role: str, user_id: uuid.UUID | str | None)
     _begin_as(conn, role, user_id, {})
 
 
+def _conninfo(pool: ConnectionPool) -> str:
+    """The pool's conninfo (psycopg_pool also takes a callable that makes it)."""
+    return pool.conninfo if isinstance(pool.conninfo, str) else pool.conninfo()
+
+
 @contextmanager
 def as_user(pool: ConnectionPool, user_id: uuid.UUID | str | None, role: str | None = None) -> Iterator[psycopg.Connection]:
     """One transaction acting as ``user_id`` (None: no user, sees nothing) under the app role,
     with the pool's time limits (a pool not made by ``create_pool`` gets the default ones)."""
     settings = pool.settings if isinstance(pool, AppPool) else PoolSettings(
-        url=pool.conninfo, app_role=os.environ.get("TODODB_APP_ROLE") or "todo_app")
+        url=_conninfo(pool), app_role=os.environ.get("TODODB_APP_ROLE") or "todo_app")
     with pool.connection() as conn:
         # BEGIN and the role, identity and limits travel together: one round trip before the block, one
         # (COMMIT) after it. The block itself runs as usual, each statement answered before the next, so
@@ -340,7 +345,7 @@ def read(pool: ConnectionPool, user_id: uuid.UUID | str | None, query: str, /, *
     if statement.operation not in (SQLOperationType.SELECT, SQLOperationType.SELECT_ONE):
         raise TododbError(f"read() runs select queries; {query} is a {statement.operation.name.lower()}")
     settings = pool.settings if isinstance(pool, AppPool) else PoolSettings(
-        url=pool.conninfo, app_role=os.environ.get("TODODB_APP_ROLE") or "todo_app")
+        url=_conninfo(pool), app_role=os.environ.get("TODODB_APP_ROLE") or "todo_app")
     with pool.connection() as conn:
         conn.autocommit = True  # no BEGIN: the pipeline's Sync ends the implicit transaction (reset restores it)
         with conn.pipeline():
@@ -402,7 +407,8 @@ def health(url: str, connect_timeout: float = 10.0) -> Health:
     try:
         with psycopg.connect(url, connect_timeout=max(1, int(connect_timeout))) as conn:
             started = time.perf_counter()
-            version = conn.execute("select current_setting('server_version')").fetchone()[0]
+            row = conn.execute("select current_setting('server_version')").fetchone()
+            version = "" if row is None else str(row[0])
             elapsed = (time.perf_counter() - started) * 1000
     except psycopg.OperationalError as exc:
         raise describe_connect_failure(exc, "the configured server") from None

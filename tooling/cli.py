@@ -1,7 +1,7 @@
 """The command line: parse arguments, call the module that does the work.
 
 Mirrors the Makefile (`migrate`, `rollback [--all]`, `status`, `psql`,
-`stop`, `seed`, `health`, `schema`, `backup`, `restore`, `maintain`, `doctor`, `bench`).  A failure the user can fix ends
+`stop`, `seed`, `health`, `schema`, `types`, `backup`, `restore`, `maintain`, `doctor`, `bench`).  A failure the user can fix ends
 as one line on stderr and exit status 1; Ctrl-C ends with 130.
 """
 
@@ -130,6 +130,17 @@ def cmd_schema(args: argparse.Namespace, settings: Settings) -> None:
     print(("regenerated " + " and ".join(changed)) if changed else "schema/schema.sql and schema/README.md unchanged")
 
 
+def cmd_types(args: argparse.Namespace, settings: Settings) -> None:
+    from tooling import typegen
+
+    if args.check:
+        if typegen.stale(settings) is not None:
+            raise ToolError("tododb/typed.py stale: run `make types` and commit the result")
+        print("tododb/typed.py is current")
+        return
+    print("regenerated tododb/typed.py" if typegen.write(settings) else "tododb/typed.py unchanged")
+
+
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> None:
     from tooling import backup
 
@@ -212,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="regenerate schema/schema.sql and schema/README.md from a freshly migrated database")
     schema.add_argument("--check", action="store_true", help="only say whether the committed snapshot is current")
     schema.set_defaults(func=cmd_schema)
+    types = sub.add_parser("types", help="regenerate tododb/typed.py (typed results of the named queries) from a "
+                           "freshly migrated database")
+    types.add_argument("--check", action="store_true", help="only say whether the committed tododb/typed.py is current")
+    types.set_defaults(func=cmd_types)
     backup_parser = sub.add_parser("backup", help="write a pg_dump custom-format archive of the database")
     backup_parser.add_argument("--file", type=Path, help="where (default: backups/<dbname>-<UTC time>.dump)")
     backup_parser.set_defaults(func=cmd_backup)
