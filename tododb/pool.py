@@ -280,6 +280,14 @@ def create_pool(settings: PoolSettings | None = None, *, wait: bool = True) -> A
     return pool
 
 
+def _prologue(role: str, user_id: uuid.UUID | str | None, settings: Mapping[str, str]) -> sql.Composed:
+    """The one ``select`` that sets role, identity and limits for the transaction, values as literals."""
+    values = {"role": role, "app.user_id": "" if user_id is None else str(user_id), **settings}
+    return sql.SQL("select {}").format(sql.SQL(", ").join(
+        sql.SQL("pg_catalog.set_config({}, {}, true)").format(sql.Literal(name), sql.Literal(value))
+        for name, value in values.items()))
+
+
 def _begin_as(conn: psycopg.Connection, role: str, user_id: uuid.UUID | str | None,
               settings: Mapping[str, str]) -> None:
     """``act_as`` plus ``settings``: role, identity and limits in one ``select`` (``set_config('role', ...,
@@ -318,9 +326,10 @@ def as_user(pool: ConnectionPool, user_id: uuid.UUID | str | None, role: str | N
         # (COMMIT) after it. The block itself runs as usual, each statement answered before the next, so
         # an error is raised where it happens and the server's idle-in-transaction limit holds between them.
         conn.autocommit = True  # the BEGIN is ours (the pool's reset puts autocommit back)
-        with conn.pipeline():
-            conn.execute("begin")
-            _begin_as(conn, role or settings.app_role, user_id, settings.transaction_settings())
+        # One simple-protocol message, values quoted client-side: not a pipeline, whose trailing Flush
+        # would leave the server waiting with its idle-in-transaction timer disarmed until the next statement.
+        conn.execute(sql.SQL("begin; {}").format(
+            _prologue(role or settings.app_role, user_id, settings.transaction_settings())))
         try:
             yield conn
         except BaseException:
