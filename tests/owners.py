@@ -48,3 +48,20 @@ def hand_database_to_owner(admin: psycopg.Connection, dbname: str, name: str = O
     """Make ``name`` the owner of ``dbname`` (as a hosted provider does); return its URL there."""
     admin.execute(sql.SQL("alter database {} owner to {}").format(sql.Identifier(dbname), sql.Identifier(name)))
     return reachable_url(dbname, name, password)
+
+
+def drop_owner(admin: psycopg.Connection, name: str) -> None:
+    """Drop an owner role made by a test, once its databases are gone.
+
+    Since PostgreSQL 16 a role that granted a membership cannot be dropped while the grant stands: an owner
+    that created todo_migrator granted it todo_auth (0016a). That grant is revoked here; the next ordinary
+    owner's 0016a grants it again.
+    """
+    grants = admin.execute(
+        "select g.rolname, m.rolname from pg_auth_members a join pg_roles g on g.oid = a.roleid "
+        "join pg_roles m on m.oid = a.member where a.grantor = (select oid from pg_roles where rolname = %s)",
+        [name]).fetchall()
+    for role, member in grants:
+        admin.execute(sql.SQL("revoke {} from {} granted by {}").format(
+            sql.Identifier(role), sql.Identifier(member), sql.Identifier(name)))
+    admin.execute(sql.SQL("drop role {}").format(sql.Identifier(name)))

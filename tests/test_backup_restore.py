@@ -168,4 +168,4 @@ def test_an_ordinary_owner_with_bypassrls_backs_up_and_restores(tmp_path):
             for db in (copy, source):
                 admin.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", [db])
                 admin.execute(f'drop database if exists "{db}"')
-            admin.execute(f'drop role "{name}"')
+            owners.drop_owner(admin, name)

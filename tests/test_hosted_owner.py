@@ -23,7 +23,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests import clusters
+from tests import clusters, owners
 from tests.logins import reachable_url
 from tests.support import BCRYPT_HASH, PARAMS, assert_one_line_error, run_cli
 
@@ -128,7 +128,7 @@ def second_owner():
         finally:
             admin.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", [dbname])
             admin.execute(sql.SQL("drop database {}").format(sql.Identifier(dbname)))
-            admin.execute(sql.SQL("drop role {}").format(sql.Identifier(name)))
+            owners.drop_owner(admin, name)
 
 
 def test_an_ordinary_owner_runs_everything_where_another_owner_created_the_roles(second_owner):
