@@ -41,6 +41,7 @@ from psycopg import sql
 
 from tooling import bouncer, generate, latency, migrate, server
 from tooling.config import ROOT, Settings
+from tooling.target import login_url
 from tooling.errors import ToolError, one_line
 from tododb.pool import act_as
 from tododb.queries import FIRST_ASC, FIRST_DESC, QUERIES
@@ -311,8 +312,11 @@ def _pgbench_through_pgbouncer(url: str, users: int, heavy: int, seed: int, seco
             name, password, secret = stack.enter_context(_app_login(url))
         except psycopg.Error as exc:
             return {"skipped": f"could not create the app's login role for it: {one_line(exc)}"}
+        # PgBouncer logs in as that role: on the server's socket where it may, else on 127.0.0.1 (Debian's
+        # cluster authenticates socket users by their OS name).
         running = stack.enter_context(bouncer.running(
-            url, {name: secret}, binary=binary, max_client_conn=max(bouncer.MAX_CLIENT_CONN, max(clients) + 100)))
+            login_url(url, name, password), {name: secret}, binary=binary,
+            max_client_conn=max(bouncer.MAX_CLIENT_CONN, max(clients) + 100)))
         admin = stack.enter_context(psycopg.connect(url, autocommit=True))
         mark = admin.execute("select now(), coalesce(max(id), 0) from app.task_events").fetchone()
         runs = []

@@ -27,6 +27,7 @@ from psycopg import sql
 
 from tododb.pool import PoolSettings, as_user, create_pool, read
 from tododb.queries import FIRST_ASC, QUERIES
+from tooling.target import login_url
 from tooling.wire import counting_proxy
 
 PAGE = dict(after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=50)
@@ -74,10 +75,7 @@ def measure(admin_url: str, user_id: uuid.UUID | str, rtt_ms: float = 1.0, runs:
         admin.execute(sql.SQL("create role {} login password {} in role todo_app").format(
             sql.Identifier(name), sql.Literal(password)))
         try:
-            params = psycopg.conninfo.conninfo_to_dict(admin_url)
-            host, port, dbname = params.get("host") or "127.0.0.1", params.get("port") or 5432, params["dbname"]
-            as_url = (f"postgresql://{name}:{password}@/{dbname}?host={host}&port={port}" if host.startswith("/")
-                      else f"postgresql://{name}:{password}@{host}:{port}/{dbname}")
+            as_url = login_url(admin_url, name, password)
             figures = []
             with create_pool(PoolSettings(url=as_url, min_size=4, max_size=4)) as direct:
                 server_p50, _ = _timed(lambda: read(direct, user, "open_tasks_by_due_date", **PAGE), runs)

@@ -22,3 +22,19 @@ def connect(url: str, **kwargs) -> psycopg.Connection:
         return psycopg.connect(url, **kwargs)
     except psycopg.OperationalError as exc:
         raise describe_connect_failure(exc, describe_target(url)) from None
+
+
+def login_url(admin_url: str, name: str, password: str) -> str:
+    """A URL on which the password role can log in: the admin's socket, or else 127.0.0.1 (a server such as
+    Debian's authenticates socket users by their OS name, and this role has none)."""
+    params = psycopg.conninfo.conninfo_to_dict(admin_url)
+    host, port, dbname = params.get("host") or "127.0.0.1", params.get("port") or 5432, params["dbname"]
+    candidates = [f"postgresql://{name}:{password}@/{dbname}?host={host}&port={port}"] if host.startswith("/") else []
+    candidates.append(f"postgresql://{name}:{password}@{'127.0.0.1' if host.startswith('/') else host}:{port}/{dbname}")
+    for url in candidates:
+        try:
+            psycopg.connect(url, connect_timeout=5).close()
+            return url
+        except psycopg.OperationalError:
+            continue
+    return candidates[-1]  # the pool then says in one line why it cannot connect
