@@ -17,18 +17,17 @@ import pytest
 from psycopg import sql
 
 from tests.support import PARAMS
+from tooling.target import login_url
 
 
 def reachable_url(dbname: str, user: str, password: str) -> str:
-    """A URL on which ``user`` can log in to ``dbname`` with ``password``."""
-    for host in (PARAMS.host, "127.0.0.1"):
-        url = PARAMS.url(dbname, user, password, host)
-        try:
-            psycopg.connect(url, connect_timeout=5).close()
-            return url
-        except psycopg.OperationalError:
-            continue
-    pytest.fail(f"the test server accepts {user}'s password on neither its socket nor 127.0.0.1")
+    """A URL on which ``user`` can log in to ``dbname`` with ``password`` (the tool's own choice of host)."""
+    url = login_url(PARAMS.url(dbname), user, password)
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.OperationalError:
+        pytest.fail(f"the test server accepts {user}'s password on neither its socket nor 127.0.0.1")
+    return url
 
 
 @contextmanager

@@ -97,8 +97,7 @@ def _whole_chain(admin: psycopg.Connection, owner_url: str, login_url) -> None:
 
 
 def _make_owner(admin: psycopg.Connection, name: str, password: str, dbname: str) -> None:
-    admin.execute(sql.SQL("create role {} login password {} createdb createrole").format(
-        sql.Identifier(name), sql.Literal(password)))
+    owners.ensure_owner(admin, name, password)
     admin.execute(sql.SQL("create database {} owner {}").format(sql.Identifier(dbname), sql.Identifier(name)))
 
 

@@ -394,7 +394,6 @@ def test_a_server_connection_lost_mid_work_is_unavailable_and_retried_by_no_one(
         assert runs == [1] and not isinstance(caught.value, OutcomeUnknown)
 
 
-@pytest.mark.skipif(not hasattr(tododb.pool, "read"), reason="tododb.pool.read is not there")
 def test_one_round_trip_reads_keep_their_identity_on_a_shared_server_connection(postgresql, people):
     """read() sends role, identity and query before one Sync: PgBouncer must keep them on one server
     connection, or the query would run without them. Several clients, one server connection."""

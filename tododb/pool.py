@@ -292,13 +292,7 @@ def _begin_as(conn: psycopg.Connection, role: str, user_id: uuid.UUID | str | No
               settings: Mapping[str, str]) -> None:
     """``act_as`` plus ``settings``: role, identity and limits in one ``select`` (``set_config('role', ...,
     true)`` is ``set local role``), so that it travels with the first query."""
-    values = {"role": role, "app.user_id": "" if user_id is None else str(user_id), **settings}
-    conn.execute(
-        sql.SQL("select {}").format(sql.SQL(", ").join(
-            sql.SQL("pg_catalog.set_config({}, {}, true)").format(sql.Literal(name), sql.Placeholder())
-            for name in values)),
-        list(values.values()),
-    )
+    conn.execute(_prologue(role, user_id, settings))
 
 
 def act_as(conn: psycopg.Connection, role: str, user_id: uuid.UUID | str | None) -> None:
@@ -310,6 +304,13 @@ def act_as(conn: psycopg.Connection, role: str, user_id: uuid.UUID | str | None)
     _begin_as(conn, role, user_id, {})
 
 
+def _settings_of(pool: ConnectionPool) -> PoolSettings:
+    """The limits and role to act with: the pool's own, or the defaults for a pool not made by create_pool."""
+    if isinstance(pool, AppPool):
+        return pool.settings
+    return PoolSettings(url=_conninfo(pool), app_role=os.environ.get("TODODB_APP_ROLE") or "todo_app")
+
+
 def _conninfo(pool: ConnectionPool) -> str:
     """The pool's conninfo (psycopg_pool also takes a callable that makes it)."""
     return pool.conninfo if isinstance(pool.conninfo, str) else pool.conninfo()
@@ -319,8 +320,7 @@ def _conninfo(pool: ConnectionPool) -> str:
 def as_user(pool: ConnectionPool, user_id: uuid.UUID | str | None, role: str | None = None) -> Iterator[psycopg.Connection]:
     """One transaction acting as ``user_id`` (None: no user, sees nothing) under the app role,
     with the pool's time limits (a pool not made by ``create_pool`` gets the default ones)."""
-    settings = pool.settings if isinstance(pool, AppPool) else PoolSettings(
-        url=_conninfo(pool), app_role=os.environ.get("TODODB_APP_ROLE") or "todo_app")
+    settings = _settings_of(pool)
     with pool.connection() as conn:
         # BEGIN and the role, identity and limits travel together: one round trip before the block, one
         # (COMMIT) after it. The block itself runs as usual, each statement answered before the next, so
@@ -353,8 +353,7 @@ def read(pool: ConnectionPool, user_id: uuid.UUID | str | None, query: str, /, *
     one = statement.operation == SQLOperationType.SELECT_ONE
     if statement.operation not in (SQLOperationType.SELECT, SQLOperationType.SELECT_ONE):
         raise TododbError(f"read() runs select queries; {query} is a {statement.operation.name.lower()}")
-    settings = pool.settings if isinstance(pool, AppPool) else PoolSettings(
-        url=_conninfo(pool), app_role=os.environ.get("TODODB_APP_ROLE") or "todo_app")
+    settings = _settings_of(pool)
     with pool.connection() as conn:
         conn.autocommit = True  # no BEGIN: the pipeline's Sync ends the implicit transaction (reset restores it)
         with conn.pipeline():
