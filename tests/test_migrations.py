@@ -11,6 +11,8 @@ from tooling import migrate
 
 MIGRATION_IDS = [m.id for m in migrate.load_migrations(MIGRATIONS_DIR)]
 quiet = dict(echo=lambda *_: None)
+# Migrations that move data and leave the catalog as they found it (their effect is tested in test_backfill.py).
+DATA_MIGRATIONS = {"0040_backfill_projects"}
 
 
 @pytest.mark.parametrize("migration_id", MIGRATION_IDS)
@@ -23,7 +25,8 @@ def test_migration_rolls_back_to_the_exact_catalog_it_started_from(empty_db, mig
 
     assert migrate.apply_pending(url, MIGRATIONS_DIR, upto=migration_id, **quiet) == [migration_id]
     applied = catalog_snapshot(empty_db)
-    assert snapshot_diff(before, applied), f"{migration_id} changed nothing in the catalog"
+    if migration_id not in DATA_MIGRATIONS:
+        assert snapshot_diff(before, applied), f"{migration_id} changed nothing in the catalog"
 
     assert migrate.roll_back(url, MIGRATIONS_DIR, every=False, **quiet) == [migration_id]
     assert snapshot_diff(before, catalog_snapshot(empty_db)) == {}

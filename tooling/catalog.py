@@ -113,8 +113,16 @@ Snapshot = dict[str, list[tuple]]
 
 
 def snapshot(conn: psycopg.Connection, areas: tuple[str, ...] = tuple(AREAS)) -> Snapshot:
-    """The chosen areas of the catalog, as rows (comparable with ``==``)."""
-    return {name: conn.execute(AREAS[name].query).fetchall() for name in areas}
+    """The chosen areas of the catalog, as rows (comparable with ``==``).
+
+    Reading a view's definition locks the view and the tables it reads; a
+    transaction this call opened is ended here, so those locks do not stay
+    behind to block the next migration."""
+    was_idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    rows = {name: conn.execute(AREAS[name].query).fetchall() for name in areas}
+    if was_idle and not conn.autocommit:
+        conn.rollback()
+    return rows
 
 
 def diff(before: Snapshot, after: Snapshot) -> dict[str, dict[str, list]]:
