@@ -324,9 +324,6 @@ alter function app.accept_invitation(uuid) owner to todo_auth;
 alter function app.transfer_ownership(uuid, uuid) owner to todo_auth;
 alter view app.project_member_profiles owner to todo_auth;
 
-revoke todo_auth from current_user;
-revoke create on schema app, app_private from todo_auth;
-
 revoke all on function app_private.current_user_project_ids() from public;
 revoke all on function app_private.current_user_owned_project_ids() from public;
 revoke all on function app_private.tg_projects__add_owner() from public;
@@ -355,3 +352,7 @@ begin
   end if;
 end
 $$;
+
+-- The grants above are made with todo_auth's rights (it owns these now); then the loan ends.
+revoke todo_auth from current_user;
+revoke create on schema app, app_private from todo_auth;

@@ -41,6 +41,25 @@ CREATE SCHEMA app_private;
 COMMENT ON SCHEMA app_private IS 'Internals (trigger functions, security-definer helpers); never granted to the application roles.';
 
 --
+-- Name: project_role; Type: DOMAIN; Schema: app; Owner: -
+--
+
+CREATE DOMAIN app.project_role AS text
+	CONSTRAINT project_role_check CHECK ((VALUE = ANY (ARRAY['owner'::text, 'editor'::text, 'viewer'::text])));
+
+--
+-- Name: DOMAIN project_role; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON DOMAIN app.project_role IS 'What a member may do in a project: owner (everything), editor (write its tasks) or viewer (read).';
+
+--
+-- Name: CONSTRAINT project_role_check ON DOMAIN project_role; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT project_role_check ON DOMAIN app.project_role IS 'One of owner, editor, viewer.';
+
+--
 -- Name: task_event_kind; Type: DOMAIN; Schema: app; Owner: -
 --
 
@@ -117,6 +136,40 @@ COMMENT ON DOMAIN app.user_theme IS 'A user''s colour theme: light, dark, or sys
 COMMENT ON CONSTRAINT user_theme_check ON DOMAIN app.user_theme IS 'One of light, dark, system.';
 
 --
+-- Name: accept_invitation(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.accept_invitation(id uuid) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+declare
+  invitation record;
+begin
+  delete from app.project_invitations as i
+  where
+    i.id = $1
+    and i.expires_at > pg_catalog.now()
+    and i.email operator(public.=) (select u.email from app.users as u where u.id = app.current_user_id())
+  returning i.project_id, i.role into invitation;
+  if not found then
+    raise exception 'there is no open invitation with this id for this user'
+      using errcode = 'insufficient_privilege';
+  end if;
+  insert into app.project_members (project_id, user_id, role)
+  values (invitation.project_id, app.current_user_id(), invitation.role)
+  on conflict on constraint project_members_pkey do nothing;
+end;
+$_$;
+
+--
+-- Name: FUNCTION accept_invitation(id uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.accept_invitation(id uuid) IS 'The invitee (by email) joins the project with the invited role, before the invitation expires; 42501 otherwise.';
+
+--
 -- Name: current_user_id(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -131,6 +184,55 @@ $$;
 --
 
 COMMENT ON FUNCTION app.current_user_id() IS 'The end user of this transaction (setting app.user_id): null when unset or empty; 22P02 when not a uuid.';
+
+--
+-- Name: invite_to_project(uuid, text, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.invite_to_project(project_id uuid, email text, role text) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+declare
+  invitation_id pg_catalog.uuid;
+begin
+  if not exists (
+    select from app.project_members as m
+    where
+      m.project_id = $1
+      and m.user_id = app.current_user_id()
+      and m.role operator(pg_catalog.=) 'owner'
+  ) then
+    raise exception 'only the owner of a project may invite to it'
+      using errcode = 'insufficient_privilege';
+  end if;
+  if exists (select from app.projects as p where p.id = $1 and p.is_inbox) then
+    raise exception 'an inbox is never shared'
+      using
+        errcode = 'check_violation',
+        constraint = 'project_invitations_not_inbox_check',
+        schema = 'app',
+        table = 'project_invitations';
+  end if;
+  insert into app.project_invitations as i (project_id, email, role, invited_by)
+  values ($1, $2::public.citext, $3::app.project_role, app.current_user_id())
+  on conflict on constraint project_invitations_project_id_email_key do update
+    set
+      role = excluded.role,
+      invited_by = excluded.invited_by,
+      created_at = pg_catalog.now(),
+      expires_at = pg_catalog.now() operator(pg_catalog.+) '7 days'::pg_catalog.interval
+  returning i.id into invitation_id;
+  return invitation_id;
+end;
+$_$;
+
+--
+-- Name: FUNCTION invite_to_project(project_id uuid, email text, role text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.invite_to_project(project_id uuid, email text, role text) IS 'Owner only: invites an email (with or without an account, indistinguishably) as editor or viewer; returns the id.';
 
 --
 -- Name: record_login(uuid); Type: FUNCTION; Schema: app; Owner: -
@@ -169,6 +271,49 @@ $_$;
 COMMENT ON FUNCTION app.sign_up(email text, name text, password_hash text) IS 'Creates a user and returns the id; a taken email fails with unique_violation (users_email_key).';
 
 --
+-- Name: transfer_ownership(uuid, uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.transfer_ownership(project_id uuid, new_owner uuid) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+declare
+  me constant pg_catalog.uuid := app.current_user_id();
+begin
+  if not exists (
+    select from app.project_members as m
+    where m.project_id = $1 and m.user_id = me and m.role operator(pg_catalog.=) 'owner'
+  ) then
+    raise exception 'only the owner of a project may transfer it'
+      using errcode = 'insufficient_privilege';
+  end if;
+  if $2 = me then
+    return;
+  end if;
+  if not exists (select from app.project_members as m where m.project_id = $1 and m.user_id = $2) then
+    raise exception 'a project is transferred only to one of its members'
+      using
+        errcode = 'foreign_key_violation',
+        constraint = 'projects_owner_is_member_check',
+        schema = 'app',
+        table = 'projects';
+  end if;
+  update app.projects as p set owner_id = $2 where p.id = $1;
+  -- Two statements: project_members_one_owner_key is checked row by row.
+  update app.project_members as m set role = 'editor' where m.project_id = $1 and m.user_id = me;
+  update app.project_members as m set role = 'owner' where m.project_id = $1 and m.user_id = $2;
+end;
+$_$;
+
+--
+-- Name: FUNCTION transfer_ownership(project_id uuid, new_owner uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.transfer_ownership(project_id uuid, new_owner uuid) IS 'Owner only: makes another member the owner; the old owner stays as an editor.';
+
+--
 -- Name: user_for_login(text); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -204,7 +349,11 @@ begin
     from (
       select t.user_id, t.id
       from app.tasks as t
-      where t.status = 'completed' and t.completed_at < completed_before and t.deleted_at is null
+      where
+        t.status = 'completed'
+        and t.completed_at < completed_before
+        and t.deleted_at is null
+        and t.user_id is not null
       order by t.completed_at, t.id
       limit batch_size
       for update skip locked
@@ -213,12 +362,12 @@ begin
   loop
     perform pg_catalog.set_config('app.user_id', batch.user_id::pg_catalog.text, true);
     insert into app.tasks_archive (
-      id, user_id, title, description, status, priority, due_at, completed_at, estimated_hours, deleted_at,
-      created_at, updated_at
+      id, user_id, project_id, title, description, status, priority, due_at, completed_at, estimated_hours,
+      deleted_at, created_at, updated_at
     )
     select
-      t.id, t.user_id, t.title, t.description, t.status, t.priority, t.due_at, t.completed_at, t.estimated_hours,
-      t.deleted_at, t.created_at, t.updated_at
+      t.id, t.user_id, t.project_id, t.title, t.description, t.status, t.priority, t.due_at, t.completed_at,
+      t.estimated_hours, t.deleted_at, t.created_at, t.updated_at
     from app.tasks as t
     where t.user_id = batch.user_id and t.id = any(batch.ids);
     insert into app.task_tags_archive (user_id, task_id, tag_id, created_at)
@@ -238,6 +387,41 @@ $$;
 --
 
 COMMENT ON FUNCTION app_private.archive_completed_tasks(completed_before timestamp with time zone, batch_size integer) IS 'Maintenance: moves up to batch_size completed tasks (completed before the cutoff) and their links into the archive.';
+
+--
+-- Name: current_user_owned_project_ids(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.current_user_owned_project_ids() RETURNS SETOF uuid
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select m.project_id from app.project_members as m
+  where m.user_id = app.current_user_id() and m.role operator(pg_catalog.=) 'owner';
+$$;
+
+--
+-- Name: FUNCTION current_user_owned_project_ids(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.current_user_owned_project_ids() IS 'The projects the identity owns; for policies that cannot read project_members themselves.';
+
+--
+-- Name: current_user_project_ids(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.current_user_project_ids() RETURNS SETOF uuid
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select m.project_id from app.project_members as m where m.user_id = app.current_user_id();
+$$;
+
+--
+-- Name: FUNCTION current_user_project_ids(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.current_user_project_ids() IS 'The projects the identity is a member of (any role); for policies that cannot read project_members themselves.';
 
 --
 -- Name: purge_deleted_tasks(timestamp with time zone, integer); Type: FUNCTION; Schema: app_private; Owner: -
@@ -313,6 +497,28 @@ $$;
 COMMENT ON FUNCTION app_private.tg__timestamps() IS 'Trigger: refuses changes to created_at; moves updated_at forward, by a microsecond if the clock has not.';
 
 --
+-- Name: tg_projects__add_owner(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_projects__add_owner() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  insert into app.project_members (project_id, user_id, role)
+  select n.id, n.owner_id, 'owner'
+  from new_rows as n;
+  return null;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_projects__add_owner(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_projects__add_owner() IS 'Trigger: the creator of a project is its owner member from the creating statement on.';
+
+--
 -- Name: tg_task_events__append_only(); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -321,8 +527,8 @@ CREATE FUNCTION app_private.tg_task_events__append_only() RETURNS trigger
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 begin
-  if pg_catalog.pg_trigger_depth() > 1 and tg_op = 'DELETE' then
-    return null;  -- the cascade from deleting a user: their history goes with them
+  if pg_catalog.pg_trigger_depth() > 1 and tg_op in ('DELETE', 'UPDATE') then
+    return null;  -- a foreign key's action: a project's history goes with it, a deleted account's id is cleared
   end if;
   if pg_catalog.current_setting('tododb.history_maintenance', true) = 'on'
     and pg_catalog.pg_has_role(current_user, (select c.relowner from pg_catalog.pg_class as c where c.oid = tg_relid), 'MEMBER')
@@ -375,6 +581,27 @@ $$;
 COMMENT ON FUNCTION app_private.tg_tasks__completed_at() IS 'Trigger: sets completed_at when a task becomes completed and clears it when it leaves completed.';
 
 --
+-- Name: tg_tasks__default_project(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_tasks__default_project() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  -- An inbox's id is its owner's id (projects_inbox_id_check).
+  new.project_id := coalesce(new.project_id, new.user_id);
+  return new;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_tasks__default_project(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_tasks__default_project() IS 'Trigger: a task inserted without a project goes to the inbox of its user_id.';
+
+--
 -- Name: tg_tasks__record_events(); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -388,20 +615,43 @@ declare
   privileged constant boolean := exists (
     select from pg_catalog.pg_roles as r where r.rolname = session_user and (r.rolsuper or r.rolbypassrls)
   );
-  foreign_rows boolean;
+  -- A statement the app issued, not a foreign key's action (deleting a user or a project).
+  checked constant boolean := not privileged and pg_catalog.pg_trigger_depth() = 1;
+  foreign_rows boolean := false;
 begin
   -- The retention job acts for nobody: its events carry no actor.
   if privileged and pg_catalog.current_setting('tododb.retention_job', true) = 'on' then
     actor := null;
   end if;
-  -- Everyone else writes history only for the identity in force, as task_events' insert policy demands when
-  -- the schema owner is not a superuser: a statement that changes app.user_id while it runs (set_config in its
-  -- RETURNING list) must not record another actor, or none, where a superuser owns the schema.
-  if not privileged then
-    if tg_op = 'DELETE' then
-      foreign_rows := exists (select from old_rows as o where o.user_id is distinct from actor);
+  -- History is written only for tasks in projects the identity in force may edit, as task_events' insert
+  -- policy demands when the schema owner is not a superuser: a statement that changes app.user_id while it
+  -- runs (set_config in its RETURNING list) must not record another actor, or none, where a superuser owns
+  -- the schema.
+  if checked then
+    if tg_op = 'INSERT' then
+      foreign_rows := exists (
+        select from new_rows as n
+        where n.project_id not in (
+          select m.project_id from app.project_members as m where m.user_id = actor and m.role <> 'viewer'
+        )
+      );
+    elsif tg_op = 'UPDATE' then
+      foreign_rows := exists (
+        select from old_rows as o
+        inner join new_rows as n on n.id = o.id
+        where
+          (o.status is distinct from n.status or (o.deleted_at is null) <> (n.deleted_at is null))
+          and n.project_id not in (
+          select m.project_id from app.project_members as m where m.user_id = actor and m.role <> 'viewer'
+        )
+      );
     else
-      foreign_rows := exists (select from new_rows as n where n.user_id is distinct from actor);
+      foreign_rows := exists (
+        select from old_rows as o
+        where o.project_id not in (
+          select m.project_id from app.project_members as m where m.user_id = actor and m.role <> 'viewer'
+        )
+      );
     end if;
     if foreign_rows then
       raise exception 'task history is written only for the identity in force'
@@ -409,12 +659,12 @@ begin
     end if;
   end if;
   if tg_op = 'INSERT' then
-    insert into app.task_events (user_id, task_id, actor_id, kind, new_status)
-    select n.user_id, n.id, actor, 'created', n.status
+    insert into app.task_events (user_id, project_id, task_id, actor_id, kind, new_status)
+    select n.user_id, n.project_id, n.id, actor, 'created', n.status
     from new_rows as n;
   elsif tg_op = 'UPDATE' then
-    insert into app.task_events (user_id, task_id, actor_id, kind, old_status, new_status)
-    select n.user_id, n.id, actor, e.kind, e.old_status, e.new_status
+    insert into app.task_events (user_id, project_id, task_id, actor_id, kind, old_status, new_status)
+    select n.user_id, n.project_id, n.id, actor, e.kind, e.old_status, e.new_status
     from old_rows as o
     inner join new_rows as n on n.id = o.id
     cross join lateral (
@@ -425,11 +675,12 @@ begin
     ) as e (kind, old_status, new_status, happened)
     where e.happened;
   else
-    insert into app.task_events (user_id, task_id, actor_id, kind)
-    select o.user_id, o.id, actor, 'hard_deleted'
+    -- A task deleted with its project leaves no event: the project's history goes with it.
+    insert into app.task_events (user_id, project_id, task_id, actor_id, kind)
+    select o.user_id, o.project_id, o.id, actor, 'hard_deleted'
     from old_rows as o
     where
-      exists (select from app.users as u where u.id = o.user_id)
+      exists (select from app.projects as p where p.id = o.project_id)
       and not exists (select from app.tasks_archive as a where a.id = o.id);
   end if;
   return null;
@@ -470,529 +721,166 @@ $$;
 
 COMMENT ON FUNCTION app_private.tg_tasks__stamp_deleted_at() IS 'Trigger: but for the table owner, a soft delete is stamped with the statement''s time; a second keeps the first.';
 
+--
+-- Name: tg_users__create_inbox(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_users__create_inbox() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  insert into app.projects (id, owner_id, name, is_inbox)
+  select n.id, n.id, 'Inbox', true
+  from new_rows as n;
+  return null;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_users__create_inbox(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_users__create_inbox() IS 'Trigger: every new user gets their inbox project.';
+
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
 
 --
--- Name: tags; Type: TABLE; Schema: app; Owner: -
+-- Name: project_invitations; Type: TABLE; Schema: app; Owner: -
 --
 
-CREATE TABLE app.tags (
+CREATE TABLE app.project_invitations (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid DEFAULT app.current_user_id() NOT NULL,
-    name public.citext NOT NULL,
+    project_id uuid NOT NULL,
+    email public.citext NOT NULL,
+    role app.project_role DEFAULT 'viewer'::text NOT NULL,
+    invited_by uuid DEFAULT app.current_user_id(),
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT tags_name_control_characters_check CHECK (((name)::text !~ '[\u0001-\u001F\u007F-\u009F]'::text)),
-    CONSTRAINT tags_name_length_check CHECK (((char_length((name)::text) >= 1) AND (char_length((name)::text) <= 50))),
-    CONSTRAINT tags_name_not_blank_check CHECK (((name)::text ~ '[^\u0009-\u000D\u0020\u0085\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u2800\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0\U0001BCA0-\U0001BCA3\U0001D173-\U0001D17A\U000E0000-\U000E007F\U000E0100-\U000E01EF]'::text))
+    expires_at timestamp with time zone DEFAULT (now() + '7 days'::interval) NOT NULL,
+    CONSTRAINT project_invitations_email_format_check CHECK (((email)::text ~ '^[^@[:space:]]+@[^@[:space:].]+(\.[^@[:space:].]+)+$'::text)),
+    CONSTRAINT project_invitations_email_length_check CHECK ((char_length((email)::text) <= 254)),
+    CONSTRAINT project_invitations_expires_after_created_check CHECK ((expires_at > created_at)),
+    CONSTRAINT project_invitations_role_check CHECK (((role)::text <> 'owner'::text))
 );
 
-ALTER TABLE ONLY app.tags FORCE ROW LEVEL SECURITY;
+ALTER TABLE ONLY app.project_invitations FORCE ROW LEVEL SECURITY;
 
 --
--- Name: TABLE tags; Type: COMMENT; Schema: app; Owner: -
+-- Name: TABLE project_invitations; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON TABLE app.tags IS 'Labels a user puts on their tasks.';
+COMMENT ON TABLE app.project_invitations IS 'An email invited to a project with a role; the user with that email accepts it before it expires.';
 
 --
--- Name: COLUMN tags.id; Type: COMMENT; Schema: app; Owner: -
+-- Name: COLUMN project_invitations.id; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON COLUMN app.tags.id IS 'Generated by the database.';
+COMMENT ON COLUMN app.project_invitations.id IS 'Generated by the database; the invitee accepts by this id.';
 
 --
--- Name: COLUMN tags.user_id; Type: COMMENT; Schema: app; Owner: -
+-- Name: COLUMN project_invitations.project_id; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON COLUMN app.tags.user_id IS 'The owner; deleting the user deletes the tag.';
+COMMENT ON COLUMN app.project_invitations.project_id IS 'The project; deleting it removes its invitations.';
 
 --
--- Name: COLUMN tags.name; Type: COMMENT; Schema: app; Owner: -
+-- Name: COLUMN project_invitations.email; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON COLUMN app.tags.name IS '1-50 characters, unique per user case-insensitively, at least one visible, no control characters.';
+COMMENT ON COLUMN app.project_invitations.email IS 'Who is invited, case-insensitively; need not have an account.';
 
 --
--- Name: COLUMN tags.created_at; Type: COMMENT; Schema: app; Owner: -
+-- Name: COLUMN project_invitations.role; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON COLUMN app.tags.created_at IS 'When the tag was created; never changes.';
+COMMENT ON COLUMN app.project_invitations.role IS 'The role the invitee gets: editor or viewer.';
 
 --
--- Name: COLUMN tags.updated_at; Type: COMMENT; Schema: app; Owner: -
+-- Name: COLUMN project_invitations.invited_by; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON COLUMN app.tags.updated_at IS 'When the row last changed; maintained by trigger, strictly increasing.';
+COMMENT ON COLUMN app.project_invitations.invited_by IS 'The owner who invited; null once that user is deleted.';
 
 --
--- Name: CONSTRAINT tags_name_control_characters_check ON tags; Type: COMMENT; Schema: app; Owner: -
+-- Name: COLUMN project_invitations.created_at; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON CONSTRAINT tags_name_control_characters_check ON app.tags IS 'No control characters.';
+COMMENT ON COLUMN app.project_invitations.created_at IS 'When the invitation was made or last renewed.';
 
 --
--- Name: CONSTRAINT tags_name_length_check ON tags; Type: COMMENT; Schema: app; Owner: -
+-- Name: COLUMN project_invitations.expires_at; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON CONSTRAINT tags_name_length_check ON app.tags IS 'Between 1 and 50 characters.';
+COMMENT ON COLUMN app.project_invitations.expires_at IS 'After this the invitation can no longer be accepted.';
 
 --
--- Name: CONSTRAINT tags_name_not_blank_check ON tags; Type: COMMENT; Schema: app; Owner: -
+-- Name: CONSTRAINT project_invitations_email_format_check ON project_invitations; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON CONSTRAINT tags_name_not_blank_check ON app.tags IS 'At least one visible character: whitespace and invisible Unicode characters alone are refused.';
+COMMENT ON CONSTRAINT project_invitations_email_format_check ON app.project_invitations IS 'Looks like an address: something@domain.tld, no spaces.';
 
 --
--- Name: task_events; Type: TABLE; Schema: app; Owner: -
+-- Name: CONSTRAINT project_invitations_email_length_check ON project_invitations; Type: COMMENT; Schema: app; Owner: -
 --
 
-CREATE TABLE app.task_events (
-    id bigint NOT NULL,
+COMMENT ON CONSTRAINT project_invitations_email_length_check ON app.project_invitations IS 'At most 254 characters (the SMTP limit).';
+
+--
+-- Name: CONSTRAINT project_invitations_expires_after_created_check ON project_invitations; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT project_invitations_expires_after_created_check ON app.project_invitations IS 'An invitation expires after it was made.';
+
+--
+-- Name: CONSTRAINT project_invitations_role_check ON project_invitations; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT project_invitations_role_check ON app.project_invitations IS 'editor or viewer: ownership is transferred, never invited.';
+
+--
+-- Name: project_members; Type: TABLE; Schema: app; Owner: -
+--
+
+CREATE TABLE app.project_members (
+    project_id uuid NOT NULL,
     user_id uuid NOT NULL,
-    task_id uuid NOT NULL,
-    actor_id uuid,
-    kind app.task_event_kind NOT NULL,
-    old_status app.task_status,
-    new_status app.task_status,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT task_events_statuses_match_kind_check CHECK (
-CASE kind
-    WHEN 'created'::text THEN ((old_status IS NULL) AND (new_status IS NOT NULL))
-    WHEN 'status_changed'::text THEN ((old_status IS NOT NULL) AND (new_status IS NOT NULL) AND ((old_status)::text <> (new_status)::text))
-    ELSE ((old_status IS NULL) AND (new_status IS NULL))
-END)
-);
-
-ALTER TABLE ONLY app.task_events FORCE ROW LEVEL SECURITY;
-
---
--- Name: TABLE task_events; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON TABLE app.task_events IS 'Append-only history of tasks, written by triggers; survives the task''s deletion, goes with its user.';
-
---
--- Name: COLUMN task_events.id; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.task_events.id IS 'Orders the history.';
-
---
--- Name: COLUMN task_events.user_id; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.task_events.user_id IS 'The task''s owner; deleting the user deletes the history.';
-
---
--- Name: COLUMN task_events.task_id; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.task_events.task_id IS 'The task; no foreign key, so history outlives a hard delete.';
-
---
--- Name: COLUMN task_events.actor_id; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.task_events.actor_id IS 'The identity in force (app.user_id) when it happened; null for maintenance without one.';
-
---
--- Name: COLUMN task_events.kind; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.task_events.kind IS 'created, status_changed, deleted, restored or hard_deleted.';
-
---
--- Name: COLUMN task_events.old_status; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.task_events.old_status IS 'For status_changed: the status before.';
-
---
--- Name: COLUMN task_events.new_status; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.task_events.new_status IS 'For status_changed: the status after; for created: the first status.';
-
---
--- Name: COLUMN task_events.created_at; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.task_events.created_at IS 'When it happened (the transaction''s time).';
-
---
--- Name: CONSTRAINT task_events_statuses_match_kind_check ON task_events; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON CONSTRAINT task_events_statuses_match_kind_check ON app.task_events IS 'created has only new_status; status_changed has two different statuses; other kinds have none.';
-
---
--- Name: task_events_id_seq; Type: SEQUENCE; Schema: app; Owner: -
---
-
-ALTER TABLE app.task_events ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME app.task_events_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
-);
-
---
--- Name: task_tags; Type: TABLE; Schema: app; Owner: -
---
-
-CREATE TABLE app.task_tags (
-    user_id uuid DEFAULT app.current_user_id() NOT NULL,
-    task_id uuid NOT NULL,
-    tag_id uuid NOT NULL,
+    role app.project_role NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL
 );
-ALTER TABLE ONLY app.task_tags ALTER COLUMN user_id SET (n_distinct=-0.0005);
 
-ALTER TABLE ONLY app.task_tags FORCE ROW LEVEL SECURITY;
+ALTER TABLE ONLY app.project_members FORCE ROW LEVEL SECURITY;
 
 --
--- Name: TABLE task_tags; Type: COMMENT; Schema: app; Owner: -
+-- Name: TABLE project_members; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON TABLE app.task_tags IS 'Which tags are on which task; task and tag always belong to the same user.';
+COMMENT ON TABLE app.project_members IS 'Who is in which project, and with which role; exactly one owner per project.';
 
 --
--- Name: COLUMN task_tags.user_id; Type: COMMENT; Schema: app; Owner: -
+-- Name: COLUMN project_members.project_id; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON COLUMN app.task_tags.user_id IS 'The owner of both the task and the tag.';
+COMMENT ON COLUMN app.project_members.project_id IS 'The project; deleting it removes its memberships.';
 
 --
--- Name: COLUMN task_tags.task_id; Type: COMMENT; Schema: app; Owner: -
+-- Name: COLUMN project_members.user_id; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON COLUMN app.task_tags.task_id IS 'The tagged task (same owner, by key); deleting it deletes the link.';
+COMMENT ON COLUMN app.project_members.user_id IS 'The member; deleting the user removes their memberships.';
 
 --
--- Name: COLUMN task_tags.tag_id; Type: COMMENT; Schema: app; Owner: -
+-- Name: COLUMN project_members.role; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON COLUMN app.task_tags.tag_id IS 'The tag (same owner, by key); deleting it deletes the link.';
+COMMENT ON COLUMN app.project_members.role IS 'owner, editor or viewer.';
 
 --
--- Name: COLUMN task_tags.created_at; Type: COMMENT; Schema: app; Owner: -
+-- Name: COLUMN project_members.created_at; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON COLUMN app.task_tags.created_at IS 'When the tag was put on the task.';
-
---
--- Name: task_tags_archive; Type: TABLE; Schema: app; Owner: -
---
-
-CREATE TABLE app.task_tags_archive (
-    user_id uuid NOT NULL,
-    task_id uuid NOT NULL,
-    tag_id uuid NOT NULL,
-    created_at timestamp with time zone NOT NULL
-);
-
-ALTER TABLE ONLY app.task_tags_archive FORCE ROW LEVEL SECURITY;
-
---
--- Name: TABLE task_tags_archive; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON TABLE app.task_tags_archive IS 'The tag links of archived tasks, moved with them.';
-
---
--- Name: COLUMN task_tags_archive.user_id; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.task_tags_archive.user_id IS 'The owner of both the archived task and the tag.';
-
---
--- Name: COLUMN task_tags_archive.task_id; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.task_tags_archive.task_id IS 'The archived task (same owner, by key).';
-
---
--- Name: COLUMN task_tags_archive.tag_id; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.task_tags_archive.tag_id IS 'The tag (same owner, by key); deleting the tag deletes the link.';
-
---
--- Name: COLUMN task_tags_archive.created_at; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.task_tags_archive.created_at IS 'When the tag was put on the task.';
-
---
--- Name: tasks; Type: TABLE; Schema: app; Owner: -
---
-
-CREATE TABLE app.tasks (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid DEFAULT app.current_user_id() NOT NULL,
-    title text NOT NULL,
-    description text,
-    status app.task_status DEFAULT 'pending'::text NOT NULL,
-    priority app.task_priority DEFAULT 'medium'::text NOT NULL,
-    due_at timestamp with time zone,
-    completed_at timestamp with time zone,
-    estimated_hours numeric(6,2),
-    deleted_at timestamp with time zone,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT tasks_completed_at_after_created_at_check CHECK ((completed_at >= created_at)),
-    CONSTRAINT tasks_completed_at_status_check CHECK ((((status)::text = 'completed'::text) = (completed_at IS NOT NULL))),
-    CONSTRAINT tasks_description_length_check CHECK ((char_length(description) <= 10000)),
-    CONSTRAINT tasks_estimated_hours_positive_check CHECK (((estimated_hours > (0)::numeric) AND (estimated_hours <> 'NaN'::numeric))),
-    CONSTRAINT tasks_title_control_characters_check CHECK ((title !~ '[\u0001-\u001F\u007F-\u009F]'::text)),
-    CONSTRAINT tasks_title_length_check CHECK (((char_length(title) >= 1) AND (char_length(title) <= 255))),
-    CONSTRAINT tasks_title_not_blank_check CHECK ((title ~ '[^\u0009-\u000D\u0020\u0085\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u2800\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0\U0001BCA0-\U0001BCA3\U0001D173-\U0001D17A\U000E0000-\U000E007F\U000E0100-\U000E01EF]'::text))
-);
-ALTER TABLE ONLY app.tasks ALTER COLUMN user_id SET (n_distinct=-0.0005);
-ALTER TABLE ONLY app.tasks ALTER COLUMN title SET STATISTICS 0;
-ALTER TABLE ONLY app.tasks ALTER COLUMN description SET STATISTICS 0;
-
-ALTER TABLE ONLY app.tasks FORCE ROW LEVEL SECURITY;
-
---
--- Name: TABLE tasks; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON TABLE app.tasks IS 'A user''s todo items. Soft-deleted rows (deleted_at set) are hidden from every list until restored.';
-
---
--- Name: COLUMN tasks.id; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks.id IS 'Generated by the database.';
-
---
--- Name: COLUMN tasks.user_id; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks.user_id IS 'The owner; deleting the user deletes the task.';
-
---
--- Name: COLUMN tasks.title; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks.title IS '1-255 characters, at least one of them visible, no control characters.';
-
---
--- Name: COLUMN tasks.description; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks.description IS 'Optional notes, at most 10,000 characters.';
-
---
--- Name: COLUMN tasks.status; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks.status IS 'pending, in_progress or completed.';
-
---
--- Name: COLUMN tasks.priority; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks.priority IS 'low, medium or high.';
-
---
--- Name: COLUMN tasks.due_at; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks.due_at IS 'Optional deadline. Overdue (due_at < now(), not completed) is derived, never stored.';
-
---
--- Name: COLUMN tasks.completed_at; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks.completed_at IS 'Set when status becomes completed, cleared when it leaves it; never before created_at.';
-
---
--- Name: COLUMN tasks.estimated_hours; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks.estimated_hours IS 'Optional estimate in hours: positive (0.25 is fine), not NaN.';
-
---
--- Name: COLUMN tasks.deleted_at; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks.deleted_at IS 'Soft delete: when set, the task is in the bin and can be restored.';
-
---
--- Name: COLUMN tasks.created_at; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks.created_at IS 'When the task was created; never changes.';
-
---
--- Name: COLUMN tasks.updated_at; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks.updated_at IS 'When the row last changed; maintained by trigger, strictly increasing.';
-
---
--- Name: CONSTRAINT tasks_completed_at_after_created_at_check ON tasks; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON CONSTRAINT tasks_completed_at_after_created_at_check ON app.tasks IS 'A task cannot be completed before it was created.';
-
---
--- Name: CONSTRAINT tasks_completed_at_status_check ON tasks; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON CONSTRAINT tasks_completed_at_status_check ON app.tasks IS 'completed_at is set exactly when status is completed.';
-
---
--- Name: CONSTRAINT tasks_description_length_check ON tasks; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON CONSTRAINT tasks_description_length_check ON app.tasks IS 'At most 10,000 characters.';
-
---
--- Name: CONSTRAINT tasks_estimated_hours_positive_check ON tasks; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON CONSTRAINT tasks_estimated_hours_positive_check ON app.tasks IS 'Greater than zero, and not NaN.';
-
---
--- Name: CONSTRAINT tasks_title_control_characters_check ON tasks; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON CONSTRAINT tasks_title_control_characters_check ON app.tasks IS 'No control characters (tabs, newlines, U+0000-U+001F, U+007F-U+009F).';
-
---
--- Name: CONSTRAINT tasks_title_length_check ON tasks; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON CONSTRAINT tasks_title_length_check ON app.tasks IS 'Between 1 and 255 characters.';
-
---
--- Name: CONSTRAINT tasks_title_not_blank_check ON tasks; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON CONSTRAINT tasks_title_not_blank_check ON app.tasks IS 'At least one visible character: whitespace and invisible Unicode characters alone are refused.';
-
---
--- Name: tasks_archive; Type: TABLE; Schema: app; Owner: -
---
-
-CREATE TABLE app.tasks_archive (
-    id uuid NOT NULL,
-    user_id uuid NOT NULL,
-    title text NOT NULL,
-    description text,
-    status app.task_status NOT NULL,
-    priority app.task_priority NOT NULL,
-    due_at timestamp with time zone,
-    completed_at timestamp with time zone NOT NULL,
-    estimated_hours numeric(6,2),
-    deleted_at timestamp with time zone,
-    created_at timestamp with time zone NOT NULL,
-    updated_at timestamp with time zone NOT NULL,
-    archived_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT tasks_archive_status_completed_check CHECK (((status)::text = 'completed'::text))
-);
-ALTER TABLE ONLY app.tasks_archive ALTER COLUMN title SET STATISTICS 0;
-ALTER TABLE ONLY app.tasks_archive ALTER COLUMN description SET STATISTICS 0;
-
-ALTER TABLE ONLY app.tasks_archive FORCE ROW LEVEL SECURITY;
-
---
--- Name: TABLE tasks_archive; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON TABLE app.tasks_archive IS 'Completed tasks moved out of app.tasks by `tooling maintain archive`; read-only for the app.';
-
---
--- Name: COLUMN tasks_archive.id; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks_archive.id IS 'The task''s id, unchanged (its history in task_events still applies).';
-
---
--- Name: COLUMN tasks_archive.user_id; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks_archive.user_id IS 'The owner; deleting the user deletes the archived task.';
-
---
--- Name: COLUMN tasks_archive.title; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks_archive.title IS 'As it was in app.tasks.';
-
---
--- Name: COLUMN tasks_archive.description; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks_archive.description IS 'As it was in app.tasks.';
-
---
--- Name: COLUMN tasks_archive.status; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks_archive.status IS 'Always completed: only completed tasks are archived.';
-
---
--- Name: COLUMN tasks_archive.priority; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks_archive.priority IS 'As it was in app.tasks.';
-
---
--- Name: COLUMN tasks_archive.due_at; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks_archive.due_at IS 'As it was in app.tasks.';
-
---
--- Name: COLUMN tasks_archive.completed_at; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks_archive.completed_at IS 'When the task was completed; the archive cutoff is measured on it.';
-
---
--- Name: COLUMN tasks_archive.estimated_hours; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks_archive.estimated_hours IS 'As it was in app.tasks.';
-
---
--- Name: COLUMN tasks_archive.deleted_at; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks_archive.deleted_at IS 'As it was in app.tasks (tasks in the bin are purged, not archived).';
-
---
--- Name: COLUMN tasks_archive.created_at; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks_archive.created_at IS 'When the task was created; never changes.';
-
---
--- Name: COLUMN tasks_archive.updated_at; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks_archive.updated_at IS 'When the task last changed before it was archived.';
-
---
--- Name: COLUMN tasks_archive.archived_at; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.tasks_archive.archived_at IS 'When the task was moved into the archive.';
-
---
--- Name: CONSTRAINT tasks_archive_status_completed_check ON tasks_archive; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON CONSTRAINT tasks_archive_status_completed_check ON app.tasks_archive IS 'Only completed tasks are archived.';
+COMMENT ON COLUMN app.project_members.created_at IS 'When the user joined the project.';
 
 --
 -- Name: users; Type: TABLE; Schema: app; Owner: -
@@ -1116,6 +1004,717 @@ COMMENT ON CONSTRAINT users_password_hash_length_check ON app.users IS 'At least
 COMMENT ON CONSTRAINT users_password_hash_max_length_check ON app.users IS 'At most 255 characters: a hash, never a blob.';
 
 --
+-- Name: project_member_profiles; Type: VIEW; Schema: app; Owner: -
+--
+
+CREATE VIEW app.project_member_profiles WITH (security_barrier='true') AS
+ SELECT m.project_id,
+    m.user_id,
+    m.role,
+    u.name,
+    u.email,
+    m.created_at AS joined_at
+   FROM (app.project_members m
+     JOIN app.users u ON ((m.user_id = u.id)))
+  WHERE (m.project_id IN ( SELECT mine.project_id
+           FROM app.project_members mine
+          WHERE (mine.user_id = app.current_user_id())));
+
+--
+-- Name: VIEW project_member_profiles; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON VIEW app.project_member_profiles IS 'The members of the identity''s projects: id, role, name and email only (never password hash or login times).';
+
+--
+-- Name: projects; Type: TABLE; Schema: app; Owner: -
+--
+
+CREATE TABLE app.projects (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    owner_id uuid DEFAULT app.current_user_id() NOT NULL,
+    name text NOT NULL,
+    is_inbox boolean DEFAULT false NOT NULL,
+    archived_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT projects_inbox_id_check CHECK (((NOT is_inbox) OR (id = owner_id))),
+    CONSTRAINT projects_inbox_not_archived_check CHECK (((NOT is_inbox) OR (archived_at IS NULL))),
+    CONSTRAINT projects_name_control_characters_check CHECK ((name !~ '[\u0001-\u001F\u007F-\u009F]'::text)),
+    CONSTRAINT projects_name_length_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 120))),
+    CONSTRAINT projects_name_not_blank_check CHECK ((name ~ '[^\u0009-\u000D\u0020\u0085\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u2800\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0\U0001BCA0-\U0001BCA3\U0001D173-\U0001D17A\U000E0000-\U000E007F\U000E0100-\U000E01EF]'::text))
+);
+ALTER TABLE ONLY app.projects ALTER COLUMN name SET STATISTICS 0;
+
+ALTER TABLE ONLY app.projects FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: TABLE projects; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TABLE app.projects IS 'A list of tasks shared with its members (project_members). Every user has exactly one inbox, never shared.';
+
+--
+-- Name: COLUMN projects.id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.projects.id IS 'Generated by the database; an inbox''s id is its owner''s id.';
+
+--
+-- Name: COLUMN projects.owner_id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.projects.owner_id IS 'The owner (also the project_members row with role owner); deleting the user deletes the project.';
+
+--
+-- Name: COLUMN projects.name; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.projects.name IS '1-120 characters, at least one of them visible, no control characters.';
+
+--
+-- Name: COLUMN projects.is_inbox; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.projects.is_inbox IS 'The owner''s inbox: created with the account, never shared, deleted only with the account.';
+
+--
+-- Name: COLUMN projects.archived_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.projects.archived_at IS 'When the owner archived the project; null while it is active.';
+
+--
+-- Name: COLUMN projects.created_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.projects.created_at IS 'When the project was created; never changes.';
+
+--
+-- Name: COLUMN projects.updated_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.projects.updated_at IS 'When the row last changed; maintained by trigger, strictly increasing.';
+
+--
+-- Name: CONSTRAINT projects_inbox_id_check ON projects; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT projects_inbox_id_check ON app.projects IS 'An inbox''s id is its owner''s id: one inbox per user, and it cannot change hands.';
+
+--
+-- Name: CONSTRAINT projects_inbox_not_archived_check ON projects; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT projects_inbox_not_archived_check ON app.projects IS 'An inbox cannot be archived.';
+
+--
+-- Name: CONSTRAINT projects_name_control_characters_check ON projects; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT projects_name_control_characters_check ON app.projects IS 'No control characters (tabs, newlines, U+0000-U+001F, U+007F-U+009F).';
+
+--
+-- Name: CONSTRAINT projects_name_length_check ON projects; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT projects_name_length_check ON app.projects IS 'Between 1 and 120 characters.';
+
+--
+-- Name: CONSTRAINT projects_name_not_blank_check ON projects; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT projects_name_not_blank_check ON app.projects IS 'At least one visible character: whitespace and invisible Unicode characters alone are refused.';
+
+--
+-- Name: tags; Type: TABLE; Schema: app; Owner: -
+--
+
+CREATE TABLE app.tags (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT app.current_user_id() NOT NULL,
+    name public.citext NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT tags_name_control_characters_check CHECK (((name)::text !~ '[\u0001-\u001F\u007F-\u009F]'::text)),
+    CONSTRAINT tags_name_length_check CHECK (((char_length((name)::text) >= 1) AND (char_length((name)::text) <= 50))),
+    CONSTRAINT tags_name_not_blank_check CHECK (((name)::text ~ '[^\u0009-\u000D\u0020\u0085\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u2800\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0\U0001BCA0-\U0001BCA3\U0001D173-\U0001D17A\U000E0000-\U000E007F\U000E0100-\U000E01EF]'::text))
+);
+
+ALTER TABLE ONLY app.tags FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: TABLE tags; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TABLE app.tags IS 'Labels a user puts on their tasks.';
+
+--
+-- Name: COLUMN tags.id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tags.id IS 'Generated by the database.';
+
+--
+-- Name: COLUMN tags.user_id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tags.user_id IS 'The owner; deleting the user deletes the tag.';
+
+--
+-- Name: COLUMN tags.name; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tags.name IS '1-50 characters, unique per user case-insensitively, at least one visible, no control characters.';
+
+--
+-- Name: COLUMN tags.created_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tags.created_at IS 'When the tag was created; never changes.';
+
+--
+-- Name: COLUMN tags.updated_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tags.updated_at IS 'When the row last changed; maintained by trigger, strictly increasing.';
+
+--
+-- Name: CONSTRAINT tags_name_control_characters_check ON tags; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT tags_name_control_characters_check ON app.tags IS 'No control characters.';
+
+--
+-- Name: CONSTRAINT tags_name_length_check ON tags; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT tags_name_length_check ON app.tags IS 'Between 1 and 50 characters.';
+
+--
+-- Name: CONSTRAINT tags_name_not_blank_check ON tags; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT tags_name_not_blank_check ON app.tags IS 'At least one visible character: whitespace and invisible Unicode characters alone are refused.';
+
+--
+-- Name: task_events; Type: TABLE; Schema: app; Owner: -
+--
+
+CREATE TABLE app.task_events (
+    id bigint NOT NULL,
+    user_id uuid,
+    task_id uuid NOT NULL,
+    actor_id uuid,
+    kind app.task_event_kind NOT NULL,
+    old_status app.task_status,
+    new_status app.task_status,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    project_id uuid NOT NULL,
+    CONSTRAINT task_events_statuses_match_kind_check CHECK (
+CASE kind
+    WHEN 'created'::text THEN ((old_status IS NULL) AND (new_status IS NOT NULL))
+    WHEN 'status_changed'::text THEN ((old_status IS NOT NULL) AND (new_status IS NOT NULL) AND ((old_status)::text <> (new_status)::text))
+    ELSE ((old_status IS NULL) AND (new_status IS NULL))
+END)
+);
+
+ALTER TABLE ONLY app.task_events FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: TABLE task_events; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TABLE app.task_events IS 'Append-only history of tasks, written by triggers; survives the task''s deletion, goes with its user.';
+
+--
+-- Name: COLUMN task_events.id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.task_events.id IS 'Orders the history.';
+
+--
+-- Name: COLUMN task_events.user_id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.task_events.user_id IS 'The task''s creator; NULL once that user is deleted.';
+
+--
+-- Name: COLUMN task_events.task_id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.task_events.task_id IS 'The task; no foreign key, so history outlives a hard delete.';
+
+--
+-- Name: COLUMN task_events.actor_id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.task_events.actor_id IS 'The identity in force (app.user_id) when it happened; null for maintenance without one, or once deleted.';
+
+--
+-- Name: COLUMN task_events.kind; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.task_events.kind IS 'created, status_changed, deleted, restored or hard_deleted.';
+
+--
+-- Name: COLUMN task_events.old_status; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.task_events.old_status IS 'For status_changed: the status before.';
+
+--
+-- Name: COLUMN task_events.new_status; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.task_events.new_status IS 'For status_changed: the status after; for created: the first status.';
+
+--
+-- Name: COLUMN task_events.created_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.task_events.created_at IS 'When it happened (the transaction''s time).';
+
+--
+-- Name: COLUMN task_events.project_id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.task_events.project_id IS 'The task''s project; members see its history, and it goes with the project.';
+
+--
+-- Name: CONSTRAINT task_events_statuses_match_kind_check ON task_events; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT task_events_statuses_match_kind_check ON app.task_events IS 'created has only new_status; status_changed has two different statuses; other kinds have none.';
+
+--
+-- Name: task_events_id_seq; Type: SEQUENCE; Schema: app; Owner: -
+--
+
+ALTER TABLE app.task_events ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME app.task_events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: task_tags; Type: TABLE; Schema: app; Owner: -
+--
+
+CREATE TABLE app.task_tags (
+    user_id uuid DEFAULT app.current_user_id() NOT NULL,
+    task_id uuid NOT NULL,
+    tag_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE ONLY app.task_tags ALTER COLUMN user_id SET (n_distinct=-0.0005);
+
+ALTER TABLE ONLY app.task_tags FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: TABLE task_tags; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TABLE app.task_tags IS 'Which tags are on which task; task and tag always belong to the same user.';
+
+--
+-- Name: COLUMN task_tags.user_id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.task_tags.user_id IS 'The tagger: the link and the tag are theirs, the task may be shared.';
+
+--
+-- Name: COLUMN task_tags.task_id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.task_tags.task_id IS 'The tagged task (same owner, by key); deleting it deletes the link.';
+
+--
+-- Name: COLUMN task_tags.tag_id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.task_tags.tag_id IS 'The tag (same owner, by key); deleting it deletes the link.';
+
+--
+-- Name: COLUMN task_tags.created_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.task_tags.created_at IS 'When the tag was put on the task.';
+
+--
+-- Name: task_tags_archive; Type: TABLE; Schema: app; Owner: -
+--
+
+CREATE TABLE app.task_tags_archive (
+    user_id uuid NOT NULL,
+    task_id uuid NOT NULL,
+    tag_id uuid NOT NULL,
+    created_at timestamp with time zone NOT NULL
+);
+
+ALTER TABLE ONLY app.task_tags_archive FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: TABLE task_tags_archive; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TABLE app.task_tags_archive IS 'The tag links of archived tasks, moved with them.';
+
+--
+-- Name: COLUMN task_tags_archive.user_id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.task_tags_archive.user_id IS 'The owner of both the archived task and the tag.';
+
+--
+-- Name: COLUMN task_tags_archive.task_id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.task_tags_archive.task_id IS 'The archived task (same owner, by key).';
+
+--
+-- Name: COLUMN task_tags_archive.tag_id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.task_tags_archive.tag_id IS 'The tag (same owner, by key); deleting the tag deletes the link.';
+
+--
+-- Name: COLUMN task_tags_archive.created_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.task_tags_archive.created_at IS 'When the tag was put on the task.';
+
+--
+-- Name: tasks; Type: TABLE; Schema: app; Owner: -
+--
+
+CREATE TABLE app.tasks (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT app.current_user_id(),
+    title text NOT NULL,
+    description text,
+    status app.task_status DEFAULT 'pending'::text NOT NULL,
+    priority app.task_priority DEFAULT 'medium'::text NOT NULL,
+    due_at timestamp with time zone,
+    completed_at timestamp with time zone,
+    estimated_hours numeric(6,2),
+    deleted_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    project_id uuid NOT NULL,
+    assignee_id uuid,
+    CONSTRAINT tasks_completed_at_after_created_at_check CHECK ((completed_at >= created_at)),
+    CONSTRAINT tasks_completed_at_status_check CHECK ((((status)::text = 'completed'::text) = (completed_at IS NOT NULL))),
+    CONSTRAINT tasks_description_length_check CHECK ((char_length(description) <= 10000)),
+    CONSTRAINT tasks_estimated_hours_positive_check CHECK (((estimated_hours > (0)::numeric) AND (estimated_hours <> 'NaN'::numeric))),
+    CONSTRAINT tasks_title_control_characters_check CHECK ((title !~ '[\u0001-\u001F\u007F-\u009F]'::text)),
+    CONSTRAINT tasks_title_length_check CHECK (((char_length(title) >= 1) AND (char_length(title) <= 255))),
+    CONSTRAINT tasks_title_not_blank_check CHECK ((title ~ '[^\u0009-\u000D\u0020\u0085\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u2800\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0\U0001BCA0-\U0001BCA3\U0001D173-\U0001D17A\U000E0000-\U000E007F\U000E0100-\U000E01EF]'::text))
+);
+ALTER TABLE ONLY app.tasks ALTER COLUMN user_id SET (n_distinct=-0.0005);
+ALTER TABLE ONLY app.tasks ALTER COLUMN title SET STATISTICS 0;
+ALTER TABLE ONLY app.tasks ALTER COLUMN description SET STATISTICS 0;
+
+ALTER TABLE ONLY app.tasks FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: TABLE tasks; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TABLE app.tasks IS 'A user''s todo items. Soft-deleted rows (deleted_at set) are hidden from every list until restored.';
+
+--
+-- Name: COLUMN tasks.id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks.id IS 'Generated by the database.';
+
+--
+-- Name: COLUMN tasks.user_id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks.user_id IS 'Who created the task (defaults to the identity); NULL once that user is deleted.';
+
+--
+-- Name: COLUMN tasks.title; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks.title IS '1-255 characters, at least one of them visible, no control characters.';
+
+--
+-- Name: COLUMN tasks.description; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks.description IS 'Optional notes, at most 10,000 characters.';
+
+--
+-- Name: COLUMN tasks.status; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks.status IS 'pending, in_progress or completed.';
+
+--
+-- Name: COLUMN tasks.priority; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks.priority IS 'low, medium or high.';
+
+--
+-- Name: COLUMN tasks.due_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks.due_at IS 'Optional deadline. Overdue (due_at < now(), not completed) is derived, never stored.';
+
+--
+-- Name: COLUMN tasks.completed_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks.completed_at IS 'Set when status becomes completed, cleared when it leaves it; never before created_at.';
+
+--
+-- Name: COLUMN tasks.estimated_hours; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks.estimated_hours IS 'Optional estimate in hours: positive (0.25 is fine), not NaN.';
+
+--
+-- Name: COLUMN tasks.deleted_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks.deleted_at IS 'Soft delete: when set, the task is in the bin and can be restored.';
+
+--
+-- Name: COLUMN tasks.created_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks.created_at IS 'When the task was created; never changes.';
+
+--
+-- Name: COLUMN tasks.updated_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks.updated_at IS 'When the row last changed; maintained by trigger, strictly increasing.';
+
+--
+-- Name: COLUMN tasks.project_id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks.project_id IS 'The project the task is in; on insert it defaults to the inbox of user_id. Deleting the project deletes it.';
+
+--
+-- Name: COLUMN tasks.assignee_id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks.assignee_id IS 'Optional: the member responsible for it; cleared when they leave the project.';
+
+--
+-- Name: CONSTRAINT tasks_completed_at_after_created_at_check ON tasks; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT tasks_completed_at_after_created_at_check ON app.tasks IS 'A task cannot be completed before it was created.';
+
+--
+-- Name: CONSTRAINT tasks_completed_at_status_check ON tasks; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT tasks_completed_at_status_check ON app.tasks IS 'completed_at is set exactly when status is completed.';
+
+--
+-- Name: CONSTRAINT tasks_description_length_check ON tasks; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT tasks_description_length_check ON app.tasks IS 'At most 10,000 characters.';
+
+--
+-- Name: CONSTRAINT tasks_estimated_hours_positive_check ON tasks; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT tasks_estimated_hours_positive_check ON app.tasks IS 'Greater than zero, and not NaN.';
+
+--
+-- Name: CONSTRAINT tasks_title_control_characters_check ON tasks; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT tasks_title_control_characters_check ON app.tasks IS 'No control characters (tabs, newlines, U+0000-U+001F, U+007F-U+009F).';
+
+--
+-- Name: CONSTRAINT tasks_title_length_check ON tasks; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT tasks_title_length_check ON app.tasks IS 'Between 1 and 255 characters.';
+
+--
+-- Name: CONSTRAINT tasks_title_not_blank_check ON tasks; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT tasks_title_not_blank_check ON app.tasks IS 'At least one visible character: whitespace and invisible Unicode characters alone are refused.';
+
+--
+-- Name: tasks_archive; Type: TABLE; Schema: app; Owner: -
+--
+
+CREATE TABLE app.tasks_archive (
+    id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    title text NOT NULL,
+    description text,
+    status app.task_status NOT NULL,
+    priority app.task_priority NOT NULL,
+    due_at timestamp with time zone,
+    completed_at timestamp with time zone NOT NULL,
+    estimated_hours numeric(6,2),
+    deleted_at timestamp with time zone,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    archived_at timestamp with time zone DEFAULT now() NOT NULL,
+    project_id uuid,
+    CONSTRAINT tasks_archive_status_completed_check CHECK (((status)::text = 'completed'::text))
+);
+ALTER TABLE ONLY app.tasks_archive ALTER COLUMN title SET STATISTICS 0;
+ALTER TABLE ONLY app.tasks_archive ALTER COLUMN description SET STATISTICS 0;
+
+ALTER TABLE ONLY app.tasks_archive FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: TABLE tasks_archive; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TABLE app.tasks_archive IS 'Completed tasks moved out of app.tasks by `tooling maintain archive`; read-only for the app.';
+
+--
+-- Name: COLUMN tasks_archive.id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.id IS 'The task''s id, unchanged (its history in task_events still applies).';
+
+--
+-- Name: COLUMN tasks_archive.user_id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.user_id IS 'The owner; deleting the user deletes the archived task.';
+
+--
+-- Name: COLUMN tasks_archive.title; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.title IS 'As it was in app.tasks.';
+
+--
+-- Name: COLUMN tasks_archive.description; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.description IS 'As it was in app.tasks.';
+
+--
+-- Name: COLUMN tasks_archive.status; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.status IS 'Always completed: only completed tasks are archived.';
+
+--
+-- Name: COLUMN tasks_archive.priority; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.priority IS 'As it was in app.tasks.';
+
+--
+-- Name: COLUMN tasks_archive.due_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.due_at IS 'As it was in app.tasks.';
+
+--
+-- Name: COLUMN tasks_archive.completed_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.completed_at IS 'When the task was completed; the archive cutoff is measured on it.';
+
+--
+-- Name: COLUMN tasks_archive.estimated_hours; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.estimated_hours IS 'As it was in app.tasks.';
+
+--
+-- Name: COLUMN tasks_archive.deleted_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.deleted_at IS 'As it was in app.tasks (tasks in the bin are purged, not archived).';
+
+--
+-- Name: COLUMN tasks_archive.created_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.created_at IS 'When the task was created; never changes.';
+
+--
+-- Name: COLUMN tasks_archive.updated_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.updated_at IS 'When the task last changed before it was archived.';
+
+--
+-- Name: COLUMN tasks_archive.archived_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.archived_at IS 'When the task was moved into the archive.';
+
+--
+-- Name: COLUMN tasks_archive.project_id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks_archive.project_id IS 'The project the task was in.';
+
+--
+-- Name: CONSTRAINT tasks_archive_status_completed_check ON tasks_archive; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT tasks_archive_status_completed_check ON app.tasks_archive IS 'Only completed tasks are archived.';
+
+--
+-- Name: project_invitations project_invitations_pkey; Type: CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.project_invitations
+    ADD CONSTRAINT project_invitations_pkey PRIMARY KEY (id);
+
+--
+-- Name: project_invitations project_invitations_project_id_email_key; Type: CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.project_invitations
+    ADD CONSTRAINT project_invitations_project_id_email_key UNIQUE (project_id, email);
+
+--
+-- Name: CONSTRAINT project_invitations_project_id_email_key ON project_invitations; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT project_invitations_project_id_email_key ON app.project_invitations IS 'One invitation per project and email; serves the project''s invitation list.';
+
+--
+-- Name: project_members project_members_pkey; Type: CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.project_members
+    ADD CONSTRAINT project_members_pkey PRIMARY KEY (project_id, user_id);
+
+--
+-- Name: CONSTRAINT project_members_pkey ON project_members; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT project_members_pkey ON app.project_members IS 'A user is a member of a project at most once; serves the project''s member list.';
+
+--
+-- Name: projects projects_pkey; Type: CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.projects
+    ADD CONSTRAINT projects_pkey PRIMARY KEY (id);
+
+--
 -- Name: tags tags_pkey; Type: CONSTRAINT; Schema: app; Owner: -
 --
 
@@ -1230,6 +1829,90 @@ ALTER TABLE ONLY app.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
 
 --
+-- Name: project_invitations_email_idx; Type: INDEX; Schema: app; Owner: -
+--
+
+CREATE INDEX project_invitations_email_idx ON app.project_invitations USING btree (email);
+
+--
+-- Name: INDEX project_invitations_email_idx; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON INDEX app.project_invitations_email_idx IS 'Serves the invitee''s list of invitations.';
+
+--
+-- Name: project_invitations_invited_by_idx; Type: INDEX; Schema: app; Owner: -
+--
+
+CREATE INDEX project_invitations_invited_by_idx ON app.project_invitations USING btree (invited_by);
+
+--
+-- Name: INDEX project_invitations_invited_by_idx; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON INDEX app.project_invitations_invited_by_idx IS 'Serves the foreign key to users (deleting a user).';
+
+--
+-- Name: project_members_one_owner_key; Type: INDEX; Schema: app; Owner: -
+--
+
+CREATE UNIQUE INDEX project_members_one_owner_key ON app.project_members USING btree (project_id) WHERE ((role)::text = 'owner'::text);
+
+--
+-- Name: INDEX project_members_one_owner_key; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON INDEX app.project_members_one_owner_key IS 'At most one owner per project.';
+
+--
+-- Name: project_members_user_id_idx; Type: INDEX; Schema: app; Owner: -
+--
+
+CREATE INDEX project_members_user_id_idx ON app.project_members USING btree (user_id, project_id, role);
+
+--
+-- Name: INDEX project_members_user_id_idx; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON INDEX app.project_members_user_id_idx IS 'Serves every membership policy (the projects of the identity, index-only) and the foreign key to users.';
+
+--
+-- Name: projects_owner_id_idx; Type: INDEX; Schema: app; Owner: -
+--
+
+CREATE INDEX projects_owner_id_idx ON app.projects USING btree (owner_id);
+
+--
+-- Name: INDEX projects_owner_id_idx; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON INDEX app.projects_owner_id_idx IS 'Serves the foreign key to users (deleting a user) and the owner''s projects.';
+
+--
+-- Name: task_events_actor_id_idx; Type: INDEX; Schema: app; Owner: -
+--
+
+CREATE INDEX task_events_actor_id_idx ON app.task_events USING btree (actor_id) WHERE (actor_id IS NOT NULL);
+
+--
+-- Name: INDEX task_events_actor_id_idx; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON INDEX app.task_events_actor_id_idx IS 'Serves the foreign key to users (clearing a deleted actor).';
+
+--
+-- Name: task_events_project_id_task_id_idx; Type: INDEX; Schema: app; Owner: -
+--
+
+CREATE INDEX task_events_project_id_task_id_idx ON app.task_events USING btree (project_id, task_id, id);
+
+--
+-- Name: INDEX task_events_project_id_task_id_idx; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON INDEX app.task_events_project_id_task_id_idx IS 'Serves a task''s history (in order) and the foreign key to projects.';
+
+--
 -- Name: task_events_user_id_task_id_idx; Type: INDEX; Schema: app; Owner: -
 --
 
@@ -1254,6 +1937,18 @@ CREATE INDEX task_tags_archive_user_id_tag_id_idx ON app.task_tags_archive USING
 COMMENT ON INDEX app.task_tags_archive_user_id_tag_id_idx IS 'Serves the foreign key to tags (deleting a tag).';
 
 --
+-- Name: task_tags_task_id_idx; Type: INDEX; Schema: app; Owner: -
+--
+
+CREATE INDEX task_tags_task_id_idx ON app.task_tags USING btree (task_id);
+
+--
+-- Name: INDEX task_tags_task_id_idx; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON INDEX app.task_tags_task_id_idx IS 'Serves the foreign key to tasks (deleting a task removes its links).';
+
+--
 -- Name: task_tags_user_id_tag_id_created_at_idx; Type: INDEX; Schema: app; Owner: -
 --
 
@@ -1264,6 +1959,30 @@ CREATE INDEX task_tags_user_id_tag_id_created_at_idx ON app.task_tags USING btre
 --
 
 COMMENT ON INDEX app.task_tags_user_id_tag_id_created_at_idx IS 'Serves the tasks-with-a-tag query and the foreign key to tags.';
+
+--
+-- Name: tasks_archive_project_id_idx; Type: INDEX; Schema: app; Owner: -
+--
+
+CREATE INDEX tasks_archive_project_id_idx ON app.tasks_archive USING btree (project_id);
+
+--
+-- Name: INDEX tasks_archive_project_id_idx; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON INDEX app.tasks_archive_project_id_idx IS 'Serves the foreign key to projects.';
+
+--
+-- Name: tasks_assignee_id_due_at_open_idx; Type: INDEX; Schema: app; Owner: -
+--
+
+CREATE INDEX tasks_assignee_id_due_at_open_idx ON app.tasks USING btree (assignee_id, due_at, id) WHERE ((assignee_id IS NOT NULL) AND (deleted_at IS NULL) AND ((status)::text <> 'completed'::text));
+
+--
+-- Name: INDEX tasks_assignee_id_due_at_open_idx; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON INDEX app.tasks_assignee_id_due_at_open_idx IS 'Serves the tasks-assigned-to-me query.';
 
 --
 -- Name: tasks_completed_at_archive_idx; Type: INDEX; Schema: app; Owner: -
@@ -1288,6 +2007,66 @@ CREATE INDEX tasks_deleted_at_purge_idx ON app.tasks USING btree (deleted_at, id
 --
 
 COMMENT ON INDEX app.tasks_deleted_at_purge_idx IS 'Serves `tooling maintain purge` (longest in the bin first).';
+
+--
+-- Name: tasks_project_id_assignee_id_idx; Type: INDEX; Schema: app; Owner: -
+--
+
+CREATE INDEX tasks_project_id_assignee_id_idx ON app.tasks USING btree (project_id, assignee_id) WHERE (assignee_id IS NOT NULL);
+
+--
+-- Name: INDEX tasks_project_id_assignee_id_idx; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON INDEX app.tasks_project_id_assignee_id_idx IS 'Serves the foreign key to project_members (clearing the assignee when a member leaves).';
+
+--
+-- Name: tasks_project_id_deleted_at_bin_idx; Type: INDEX; Schema: app; Owner: -
+--
+
+CREATE INDEX tasks_project_id_deleted_at_bin_idx ON app.tasks USING btree (project_id, deleted_at DESC, id DESC) WHERE (deleted_at IS NOT NULL);
+
+--
+-- Name: INDEX tasks_project_id_deleted_at_bin_idx; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON INDEX app.tasks_project_id_deleted_at_bin_idx IS 'Serves the bin, one project at a time.';
+
+--
+-- Name: tasks_project_id_due_at_open_idx; Type: INDEX; Schema: app; Owner: -
+--
+
+CREATE INDEX tasks_project_id_due_at_open_idx ON app.tasks USING btree (project_id, due_at, id) WHERE ((deleted_at IS NULL) AND ((status)::text <> 'completed'::text));
+
+--
+-- Name: INDEX tasks_project_id_due_at_open_idx; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON INDEX app.tasks_project_id_due_at_open_idx IS 'Serves the open-tasks-by-due-date, upcoming and overdue queries, one project at a time.';
+
+--
+-- Name: tasks_project_id_status_created_at_live_idx; Type: INDEX; Schema: app; Owner: -
+--
+
+CREATE INDEX tasks_project_id_status_created_at_live_idx ON app.tasks USING btree (project_id, status, created_at DESC, id DESC) WHERE (deleted_at IS NULL);
+
+--
+-- Name: INDEX tasks_project_id_status_created_at_live_idx; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON INDEX app.tasks_project_id_status_created_at_live_idx IS 'Serves tasks by status, newest first, and the project''s open-task count.';
+
+--
+-- Name: tasks_project_id_undated_open_idx; Type: INDEX; Schema: app; Owner: -
+--
+
+CREATE INDEX tasks_project_id_undated_open_idx ON app.tasks USING btree (project_id, id) WHERE ((deleted_at IS NULL) AND ((status)::text <> 'completed'::text) AND (due_at IS NULL));
+
+--
+-- Name: INDEX tasks_project_id_undated_open_idx; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON INDEX app.tasks_project_id_undated_open_idx IS 'Serves the undated tail of the open-tasks-by-due-date query.';
 
 --
 -- Name: tasks_user_id_deleted_at_bin_idx; Type: INDEX; Schema: app; Owner: -
@@ -1350,6 +2129,18 @@ CREATE INDEX tasks_user_id_undated_open_idx ON app.tasks USING btree (user_id, i
 COMMENT ON INDEX app.tasks_user_id_undated_open_idx IS 'Serves the undated tail of the open-tasks-by-due-date query.';
 
 --
+-- Name: tasks _010_default_project; Type: TRIGGER; Schema: app; Owner: -
+--
+
+CREATE TRIGGER _010_default_project BEFORE INSERT ON app.tasks FOR EACH ROW EXECUTE FUNCTION app_private.tg_tasks__default_project();
+
+--
+-- Name: TRIGGER _010_default_project ON tasks; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TRIGGER _010_default_project ON app.tasks IS 'Puts a task inserted without a project in the inbox.';
+
+--
 -- Name: task_events _100_append_only; Type: TRIGGER; Schema: app; Owner: -
 --
 
@@ -1360,6 +2151,18 @@ CREATE TRIGGER _100_append_only BEFORE DELETE OR UPDATE OR TRUNCATE ON app.task_
 --
 
 COMMENT ON TRIGGER _100_append_only ON app.task_events IS 'History is append-only.';
+
+--
+-- Name: projects _100_timestamps; Type: TRIGGER; Schema: app; Owner: -
+--
+
+CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE ON app.projects FOR EACH ROW EXECUTE FUNCTION app_private.tg__timestamps();
+
+--
+-- Name: TRIGGER _100_timestamps ON projects; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TRIGGER _100_timestamps ON app.projects IS 'Keeps created_at fixed and updated_at moving forward.';
 
 --
 -- Name: tags _100_timestamps; Type: TRIGGER; Schema: app; Owner: -
@@ -1434,6 +2237,30 @@ CREATE TRIGGER _300_stamp_deleted_at BEFORE UPDATE OF deleted_at ON app.tasks FO
 COMMENT ON TRIGGER _300_stamp_deleted_at ON app.tasks IS 'Stamps deleted_at with the server''s clock when the app moves a task to the bin.';
 
 --
+-- Name: projects _900_add_owner; Type: TRIGGER; Schema: app; Owner: -
+--
+
+CREATE TRIGGER _900_add_owner AFTER INSERT ON app.projects REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_projects__add_owner();
+
+--
+-- Name: TRIGGER _900_add_owner ON projects; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TRIGGER _900_add_owner ON app.projects IS 'Adds the owner''s membership row.';
+
+--
+-- Name: users _900_create_inbox; Type: TRIGGER; Schema: app; Owner: -
+--
+
+CREATE TRIGGER _900_create_inbox AFTER INSERT ON app.users REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_users__create_inbox();
+
+--
+-- Name: TRIGGER _900_create_inbox ON users; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TRIGGER _900_create_inbox ON app.users IS 'Creates the inbox with the account.';
+
+--
 -- Name: tasks _900_record_delete_events; Type: TRIGGER; Schema: app; Owner: -
 --
 
@@ -1470,6 +2297,71 @@ CREATE TRIGGER _900_record_update_events AFTER UPDATE ON app.tasks REFERENCING O
 COMMENT ON TRIGGER _900_record_update_events ON app.tasks IS 'Records status changes, soft deletes and restores.';
 
 --
+-- Name: project_invitations project_invitations_invited_by_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.project_invitations
+    ADD CONSTRAINT project_invitations_invited_by_fkey FOREIGN KEY (invited_by) REFERENCES app.users(id) ON DELETE SET NULL;
+
+--
+-- Name: CONSTRAINT project_invitations_invited_by_fkey ON project_invitations; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT project_invitations_invited_by_fkey ON app.project_invitations IS 'The inviter; deleting that user keeps the invitation.';
+
+--
+-- Name: project_invitations project_invitations_project_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.project_invitations
+    ADD CONSTRAINT project_invitations_project_id_fkey FOREIGN KEY (project_id) REFERENCES app.projects(id) ON DELETE CASCADE;
+
+--
+-- Name: CONSTRAINT project_invitations_project_id_fkey ON project_invitations; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT project_invitations_project_id_fkey ON app.project_invitations IS 'The project exists; deleting it removes its invitations.';
+
+--
+-- Name: project_members project_members_project_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.project_members
+    ADD CONSTRAINT project_members_project_id_fkey FOREIGN KEY (project_id) REFERENCES app.projects(id) ON DELETE CASCADE;
+
+--
+-- Name: CONSTRAINT project_members_project_id_fkey ON project_members; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT project_members_project_id_fkey ON app.project_members IS 'The project exists; deleting it removes its memberships.';
+
+--
+-- Name: project_members project_members_user_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.project_members
+    ADD CONSTRAINT project_members_user_id_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
+
+--
+-- Name: CONSTRAINT project_members_user_id_fkey ON project_members; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT project_members_user_id_fkey ON app.project_members IS 'The member exists; deleting the user removes their memberships.';
+
+--
+-- Name: projects projects_owner_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.projects
+    ADD CONSTRAINT projects_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES app.users(id) ON DELETE CASCADE;
+
+--
+-- Name: CONSTRAINT projects_owner_id_fkey ON projects; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT projects_owner_id_fkey ON app.projects IS 'The owner exists; deleting the user deletes the projects they own, with their tasks and history.';
+
+--
 -- Name: tags tags_user_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
 --
 
@@ -1483,17 +2375,43 @@ ALTER TABLE ONLY app.tags
 COMMENT ON CONSTRAINT tags_user_id_fkey ON app.tags IS 'The owner exists; deleting the user deletes their tags.';
 
 --
+-- Name: task_events task_events_actor_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.task_events
+    ADD CONSTRAINT task_events_actor_id_fkey FOREIGN KEY (actor_id) REFERENCES app.users(id) ON DELETE SET NULL;
+
+--
+-- Name: CONSTRAINT task_events_actor_id_fkey ON task_events; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT task_events_actor_id_fkey ON app.task_events IS 'The actor; deleting that user keeps the history (actor_id NULL).';
+
+--
+-- Name: task_events task_events_project_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.task_events
+    ADD CONSTRAINT task_events_project_id_fkey FOREIGN KEY (project_id) REFERENCES app.projects(id) ON DELETE CASCADE;
+
+--
+-- Name: CONSTRAINT task_events_project_id_fkey ON task_events; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT task_events_project_id_fkey ON app.task_events IS 'The project exists; deleting it deletes its history.';
+
+--
 -- Name: task_events task_events_user_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
 --
 
 ALTER TABLE ONLY app.task_events
-    ADD CONSTRAINT task_events_user_id_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
+    ADD CONSTRAINT task_events_user_id_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE SET NULL;
 
 --
 -- Name: CONSTRAINT task_events_user_id_fkey ON task_events; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON CONSTRAINT task_events_user_id_fkey ON app.task_events IS 'The owner exists; deleting the user deletes their history.';
+COMMENT ON CONSTRAINT task_events_user_id_fkey ON app.task_events IS 'The task''s creator; deleting that user keeps the history (user_id NULL).';
 
 --
 -- Name: task_tags_archive task_tags_archive_user_id_tag_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
@@ -1522,6 +2440,19 @@ ALTER TABLE ONLY app.task_tags_archive
 COMMENT ON CONSTRAINT task_tags_archive_user_id_task_id_fkey ON app.task_tags_archive IS 'The archived task exists and belongs to the link''s user.';
 
 --
+-- Name: task_tags task_tags_task_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.task_tags
+    ADD CONSTRAINT task_tags_task_id_fkey FOREIGN KEY (task_id) REFERENCES app.tasks(id) ON DELETE CASCADE;
+
+--
+-- Name: CONSTRAINT task_tags_task_id_fkey ON task_tags; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT task_tags_task_id_fkey ON app.task_tags IS 'The task exists; deleting it removes its links.';
+
+--
 -- Name: task_tags task_tags_user_id_tag_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
 --
 
@@ -1535,17 +2466,17 @@ ALTER TABLE ONLY app.task_tags
 COMMENT ON CONSTRAINT task_tags_user_id_tag_id_fkey ON app.task_tags IS 'The tag exists and belongs to the link''s user.';
 
 --
--- Name: task_tags task_tags_user_id_task_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+-- Name: tasks_archive tasks_archive_project_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
 --
 
-ALTER TABLE ONLY app.task_tags
-    ADD CONSTRAINT task_tags_user_id_task_id_fkey FOREIGN KEY (user_id, task_id) REFERENCES app.tasks(user_id, id) ON DELETE CASCADE;
+ALTER TABLE ONLY app.tasks_archive
+    ADD CONSTRAINT tasks_archive_project_id_fkey FOREIGN KEY (project_id) REFERENCES app.projects(id) ON DELETE CASCADE;
 
 --
--- Name: CONSTRAINT task_tags_user_id_task_id_fkey ON task_tags; Type: COMMENT; Schema: app; Owner: -
+-- Name: CONSTRAINT tasks_archive_project_id_fkey ON tasks_archive; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON CONSTRAINT task_tags_user_id_task_id_fkey ON app.task_tags IS 'The task exists and belongs to the link''s user.';
+COMMENT ON CONSTRAINT tasks_archive_project_id_fkey ON app.tasks_archive IS 'The project exists; deleting it deletes its archived tasks.';
 
 --
 -- Name: tasks_archive tasks_archive_user_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
@@ -1561,17 +2492,293 @@ ALTER TABLE ONLY app.tasks_archive
 COMMENT ON CONSTRAINT tasks_archive_user_id_fkey ON app.tasks_archive IS 'The owner exists; deleting the user deletes their archived tasks.';
 
 --
+-- Name: tasks tasks_assignee_membership_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.tasks
+    ADD CONSTRAINT tasks_assignee_membership_fkey FOREIGN KEY (project_id, assignee_id) REFERENCES app.project_members(project_id, user_id) ON DELETE SET NULL (assignee_id);
+
+--
+-- Name: CONSTRAINT tasks_assignee_membership_fkey ON tasks; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT tasks_assignee_membership_fkey ON app.tasks IS 'The assignee is a member of the task''s project; leaving it clears the assignment.';
+
+--
+-- Name: tasks tasks_project_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.tasks
+    ADD CONSTRAINT tasks_project_id_fkey FOREIGN KEY (project_id) REFERENCES app.projects(id) ON DELETE CASCADE;
+
+--
+-- Name: CONSTRAINT tasks_project_id_fkey ON tasks; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT tasks_project_id_fkey ON app.tasks IS 'The project exists; deleting it deletes its tasks.';
+
+--
 -- Name: tasks tasks_user_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
 --
 
 ALTER TABLE ONLY app.tasks
-    ADD CONSTRAINT tasks_user_id_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
+    ADD CONSTRAINT tasks_user_id_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE SET NULL;
 
 --
 -- Name: CONSTRAINT tasks_user_id_fkey ON tasks; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON CONSTRAINT tasks_user_id_fkey ON app.tasks IS 'The owner exists; deleting the user deletes their tasks.';
+COMMENT ON CONSTRAINT tasks_user_id_fkey ON app.tasks IS 'The creator; deleting that user keeps the task (user_id NULL), unless it goes with a project they own.';
+
+--
+-- Name: project_invitations; Type: ROW SECURITY; Schema: app; Owner: -
+--
+
+ALTER TABLE app.project_invitations ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: project_invitations project_invitations_delete_auth; Type: POLICY; Schema: app; Owner: -
+--
+
+CREATE POLICY project_invitations_delete_auth ON app.project_invitations FOR DELETE TO todo_auth USING (true);
+
+--
+-- Name: POLICY project_invitations_delete_auth ON project_invitations; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON POLICY project_invitations_delete_auth ON app.project_invitations IS 'app.accept_invitation() uses the invitation up.';
+
+--
+-- Name: project_invitations project_invitations_delete_owner; Type: POLICY; Schema: app; Owner: -
+--
+
+CREATE POLICY project_invitations_delete_owner ON app.project_invitations FOR DELETE USING ((project_id IN ( SELECT app_private.current_user_owned_project_ids() AS current_user_owned_project_ids)));
+
+--
+-- Name: POLICY project_invitations_delete_owner ON project_invitations; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON POLICY project_invitations_delete_owner ON app.project_invitations IS 'The owner withdraws an invitation.';
+
+--
+-- Name: project_invitations project_invitations_insert_auth; Type: POLICY; Schema: app; Owner: -
+--
+
+CREATE POLICY project_invitations_insert_auth ON app.project_invitations FOR INSERT TO todo_auth WITH CHECK (true);
+
+--
+-- Name: POLICY project_invitations_insert_auth ON project_invitations; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON POLICY project_invitations_insert_auth ON app.project_invitations IS 'app.invite_to_project().';
+
+--
+-- Name: project_invitations project_invitations_select_auth; Type: POLICY; Schema: app; Owner: -
+--
+
+CREATE POLICY project_invitations_select_auth ON app.project_invitations FOR SELECT TO todo_auth USING (true);
+
+--
+-- Name: POLICY project_invitations_select_auth ON project_invitations; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON POLICY project_invitations_select_auth ON app.project_invitations IS 'app.invite_to_project() renews and app.accept_invitation() uses up invitations.';
+
+--
+-- Name: project_invitations project_invitations_select_owner_or_invitee; Type: POLICY; Schema: app; Owner: -
+--
+
+CREATE POLICY project_invitations_select_owner_or_invitee ON app.project_invitations FOR SELECT USING (((project_id IN ( SELECT app_private.current_user_owned_project_ids() AS current_user_owned_project_ids)) OR (email OPERATOR(public.=) ( SELECT u.email
+   FROM app.users u
+  WHERE (u.id = ( SELECT app.current_user_id() AS current_user_id))))));
+
+--
+-- Name: POLICY project_invitations_select_owner_or_invitee ON project_invitations; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON POLICY project_invitations_select_owner_or_invitee ON app.project_invitations IS 'The owner sees the project''s invitations; a user sees the ones addressed to their email.';
+
+--
+-- Name: project_invitations project_invitations_update_auth; Type: POLICY; Schema: app; Owner: -
+--
+
+CREATE POLICY project_invitations_update_auth ON app.project_invitations FOR UPDATE TO todo_auth USING (true) WITH CHECK (true);
+
+--
+-- Name: POLICY project_invitations_update_auth ON project_invitations; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON POLICY project_invitations_update_auth ON app.project_invitations IS 'app.invite_to_project() renews an invitation to the same address.';
+
+--
+-- Name: project_members; Type: ROW SECURITY; Schema: app; Owner: -
+--
+
+ALTER TABLE app.project_members ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: project_members project_members_delete_owner_or_self; Type: POLICY; Schema: app; Owner: -
+--
+
+CREATE POLICY project_members_delete_owner_or_self ON app.project_members FOR DELETE USING ((((role)::text <> 'owner'::text) AND ((user_id = ( SELECT app.current_user_id() AS current_user_id)) OR (project_id IN ( SELECT app_private.current_user_owned_project_ids() AS current_user_owned_project_ids)))));
+
+--
+-- Name: POLICY project_members_delete_owner_or_self ON project_members; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON POLICY project_members_delete_owner_or_self ON app.project_members IS 'The owner removes a member; a member leaves. The owner row stays (transfer ownership first).';
+
+--
+-- Name: project_members project_members_insert_auth; Type: POLICY; Schema: app; Owner: -
+--
+
+CREATE POLICY project_members_insert_auth ON app.project_members FOR INSERT TO todo_auth WITH CHECK (true);
+
+--
+-- Name: POLICY project_members_insert_auth ON project_members; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON POLICY project_members_insert_auth ON app.project_members IS 'Owner rows come with the project; other members join by accepting an invitation.';
+
+--
+-- Name: project_members project_members_select_auth; Type: POLICY; Schema: app; Owner: -
+--
+
+CREATE POLICY project_members_select_auth ON app.project_members FOR SELECT TO todo_auth USING (true);
+
+--
+-- Name: POLICY project_members_select_auth ON project_members; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON POLICY project_members_select_auth ON app.project_members IS 'The sharing functions read memberships the caller cannot see.';
+
+--
+-- Name: project_members project_members_select_member; Type: POLICY; Schema: app; Owner: -
+--
+
+CREATE POLICY project_members_select_member ON app.project_members FOR SELECT USING (((user_id = ( SELECT app.current_user_id() AS current_user_id)) OR (project_id IN ( SELECT app_private.current_user_project_ids() AS current_user_project_ids))));
+
+--
+-- Name: POLICY project_members_select_member ON project_members; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON POLICY project_members_select_member ON app.project_members IS 'A member sees who is in their projects.';
+
+--
+-- Name: project_members project_members_update_auth; Type: POLICY; Schema: app; Owner: -
+--
+
+CREATE POLICY project_members_update_auth ON app.project_members FOR UPDATE TO todo_auth USING (true) WITH CHECK (true);
+
+--
+-- Name: POLICY project_members_update_auth ON project_members; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON POLICY project_members_update_auth ON app.project_members IS 'app.transfer_ownership() swaps roles.';
+
+--
+-- Name: project_members project_members_update_owner; Type: POLICY; Schema: app; Owner: -
+--
+
+CREATE POLICY project_members_update_owner ON app.project_members FOR UPDATE USING ((((role)::text <> 'owner'::text) AND (project_id IN ( SELECT app_private.current_user_owned_project_ids() AS current_user_owned_project_ids)))) WITH CHECK ((((role)::text <> 'owner'::text) AND (project_id IN ( SELECT app_private.current_user_owned_project_ids() AS current_user_owned_project_ids))));
+
+--
+-- Name: POLICY project_members_update_owner ON project_members; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON POLICY project_members_update_owner ON app.project_members IS 'The owner makes a member an editor or a viewer; ownership moves only through app.transfer_ownership().';
+
+--
+-- Name: projects; Type: ROW SECURITY; Schema: app; Owner: -
+--
+
+ALTER TABLE app.projects ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: projects projects_delete_owner; Type: POLICY; Schema: app; Owner: -
+--
+
+CREATE POLICY projects_delete_owner ON app.projects FOR DELETE USING (((owner_id = ( SELECT app.current_user_id() AS current_user_id)) AND (NOT is_inbox)));
+
+--
+-- Name: POLICY projects_delete_owner ON projects; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON POLICY projects_delete_owner ON app.projects IS 'The owner deletes the project, with its tasks and history; an inbox goes only with the account.';
+
+--
+-- Name: projects projects_insert_auth; Type: POLICY; Schema: app; Owner: -
+--
+
+CREATE POLICY projects_insert_auth ON app.projects FOR INSERT TO todo_auth WITH CHECK (true);
+
+--
+-- Name: POLICY projects_insert_auth ON projects; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON POLICY projects_insert_auth ON app.projects IS 'Inboxes are created with the account.';
+
+--
+-- Name: projects projects_insert_owner; Type: POLICY; Schema: app; Owner: -
+--
+
+CREATE POLICY projects_insert_owner ON app.projects FOR INSERT WITH CHECK (((owner_id = ( SELECT app.current_user_id() AS current_user_id)) AND (NOT is_inbox)));
+
+--
+-- Name: POLICY projects_insert_owner ON projects; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON POLICY projects_insert_owner ON app.projects IS 'A user creates projects they own; inboxes come only with the account.';
+
+--
+-- Name: projects projects_select_auth; Type: POLICY; Schema: app; Owner: -
+--
+
+CREATE POLICY projects_select_auth ON app.projects FOR SELECT TO todo_auth USING (true);
+
+--
+-- Name: POLICY projects_select_auth ON projects; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON POLICY projects_select_auth ON app.projects IS 'The sharing functions (owned by todo_auth) look projects up by id for anyone.';
+
+--
+-- Name: projects projects_select_member; Type: POLICY; Schema: app; Owner: -
+--
+
+CREATE POLICY projects_select_member ON app.projects FOR SELECT USING (((owner_id = ( SELECT app.current_user_id() AS current_user_id)) OR (id IN ( SELECT m.project_id
+   FROM app.project_members m
+  WHERE (m.user_id = ( SELECT app.current_user_id() AS current_user_id))))));
+
+--
+-- Name: POLICY projects_select_member ON projects; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON POLICY projects_select_member ON app.projects IS 'A member sees the project (the owner also in the statement that creates it, before its owner row exists).';
+
+--
+-- Name: projects projects_update_auth; Type: POLICY; Schema: app; Owner: -
+--
+
+CREATE POLICY projects_update_auth ON app.projects FOR UPDATE TO todo_auth USING (true) WITH CHECK (true);
+
+--
+-- Name: POLICY projects_update_auth ON projects; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON POLICY projects_update_auth ON app.projects IS 'app.transfer_ownership() changes owner_id.';
+
+--
+-- Name: projects projects_update_owner; Type: POLICY; Schema: app; Owner: -
+--
+
+CREATE POLICY projects_update_owner ON app.projects FOR UPDATE USING ((owner_id = ( SELECT app.current_user_id() AS current_user_id))) WITH CHECK ((owner_id = ( SELECT app.current_user_id() AS current_user_id)));
+
+--
+-- Name: POLICY projects_update_owner ON projects; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON POLICY projects_update_owner ON app.projects IS 'The owner renames and archives the project.';
 
 --
 -- Name: tags; Type: ROW SECURITY; Schema: app; Owner: -
@@ -1634,28 +2841,32 @@ COMMENT ON POLICY tags_update_own ON app.tags IS 'A user renames only their own 
 ALTER TABLE app.task_events ENABLE ROW LEVEL SECURITY;
 
 --
--- Name: task_events task_events_insert_own; Type: POLICY; Schema: app; Owner: -
+-- Name: task_events task_events_insert_editor; Type: POLICY; Schema: app; Owner: -
 --
 
-CREATE POLICY task_events_insert_own ON app.task_events FOR INSERT WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+CREATE POLICY task_events_insert_editor ON app.task_events FOR INSERT WITH CHECK ((project_id IN ( SELECT m.project_id
+   FROM app.project_members m
+  WHERE ((m.user_id = ( SELECT app.current_user_id() AS current_user_id)) AND ((m.role)::text <> 'viewer'::text)))));
 
 --
--- Name: POLICY task_events_insert_own ON task_events; Type: COMMENT; Schema: app; Owner: -
+-- Name: POLICY task_events_insert_editor ON task_events; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON POLICY task_events_insert_own ON app.task_events IS 'History rows written by the tasks triggers belong to the identity in force (no role but the owner may insert).';
+COMMENT ON POLICY task_events_insert_editor ON app.task_events IS 'The history trigger (the owner''s rights) writes events only for projects the identity may edit.';
 
 --
--- Name: task_events task_events_select_own; Type: POLICY; Schema: app; Owner: -
+-- Name: task_events task_events_select_member; Type: POLICY; Schema: app; Owner: -
 --
 
-CREATE POLICY task_events_select_own ON app.task_events FOR SELECT USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+CREATE POLICY task_events_select_member ON app.task_events FOR SELECT USING ((project_id IN ( SELECT m.project_id
+   FROM app.project_members m
+  WHERE (m.user_id = ( SELECT app.current_user_id() AS current_user_id)))));
 
 --
--- Name: POLICY task_events_select_own ON task_events; Type: COMMENT; Schema: app; Owner: -
+-- Name: POLICY task_events_select_member ON task_events; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON POLICY task_events_select_own ON app.task_events IS 'A user reads only their own history.';
+COMMENT ON POLICY task_events_select_member ON app.task_events IS 'A member reads the history of the project''s tasks.';
 
 --
 -- Name: task_tags; Type: ROW SECURITY; Schema: app; Owner: -
@@ -1694,16 +2905,18 @@ CREATE POLICY task_tags_delete_own ON app.task_tags FOR DELETE USING ((user_id =
 COMMENT ON POLICY task_tags_delete_own ON app.task_tags IS 'A user removes only their own links.';
 
 --
--- Name: task_tags task_tags_insert_own; Type: POLICY; Schema: app; Owner: -
+-- Name: task_tags task_tags_insert_visible_task; Type: POLICY; Schema: app; Owner: -
 --
 
-CREATE POLICY task_tags_insert_own ON app.task_tags FOR INSERT WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+CREATE POLICY task_tags_insert_visible_task ON app.task_tags FOR INSERT WITH CHECK (((user_id = ( SELECT app.current_user_id() AS current_user_id)) AND (EXISTS ( SELECT
+   FROM app.tasks t
+  WHERE (t.id = task_tags.task_id)))));
 
 --
--- Name: POLICY task_tags_insert_own ON task_tags; Type: COMMENT; Schema: app; Owner: -
+-- Name: POLICY task_tags_insert_visible_task ON task_tags; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON POLICY task_tags_insert_own ON app.task_tags IS 'A user tags only their own tasks with their own tags.';
+COMMENT ON POLICY task_tags_insert_visible_task ON app.task_tags IS 'A user puts their own tags on any task they can see; nobody else sees the link.';
 
 --
 -- Name: task_tags task_tags_select_own; Type: POLICY; Schema: app; Owner: -
@@ -1742,52 +2955,62 @@ CREATE POLICY tasks_archive_select_own ON app.tasks_archive FOR SELECT USING ((u
 COMMENT ON POLICY tasks_archive_select_own ON app.tasks_archive IS 'A user sees only their own archived tasks.';
 
 --
--- Name: tasks tasks_delete_own; Type: POLICY; Schema: app; Owner: -
+-- Name: tasks tasks_delete_editor; Type: POLICY; Schema: app; Owner: -
 --
 
-CREATE POLICY tasks_delete_own ON app.tasks FOR DELETE USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+CREATE POLICY tasks_delete_editor ON app.tasks FOR DELETE USING ((project_id IN ( SELECT m.project_id
+   FROM app.project_members m
+  WHERE ((m.user_id = ( SELECT app.current_user_id() AS current_user_id)) AND ((m.role)::text <> 'viewer'::text)))));
 
 --
--- Name: POLICY tasks_delete_own ON tasks; Type: COMMENT; Schema: app; Owner: -
+-- Name: POLICY tasks_delete_editor ON tasks; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON POLICY tasks_delete_own ON app.tasks IS 'A user deletes only their own tasks.';
+COMMENT ON POLICY tasks_delete_editor ON app.tasks IS 'An owner or editor hard-deletes the project''s tasks.';
 
 --
--- Name: tasks tasks_insert_own; Type: POLICY; Schema: app; Owner: -
+-- Name: tasks tasks_insert_editor; Type: POLICY; Schema: app; Owner: -
 --
 
-CREATE POLICY tasks_insert_own ON app.tasks FOR INSERT WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+CREATE POLICY tasks_insert_editor ON app.tasks FOR INSERT WITH CHECK (((user_id = ( SELECT app.current_user_id() AS current_user_id)) AND (project_id IN ( SELECT m.project_id
+   FROM app.project_members m
+  WHERE ((m.user_id = ( SELECT app.current_user_id() AS current_user_id)) AND ((m.role)::text <> 'viewer'::text))))));
 
 --
--- Name: POLICY tasks_insert_own ON tasks; Type: COMMENT; Schema: app; Owner: -
+-- Name: POLICY tasks_insert_editor ON tasks; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON POLICY tasks_insert_own ON app.tasks IS 'A user creates tasks only for themselves.';
+COMMENT ON POLICY tasks_insert_editor ON app.tasks IS 'An owner or editor adds tasks to the project, as their creator.';
 
 --
--- Name: tasks tasks_select_own; Type: POLICY; Schema: app; Owner: -
+-- Name: tasks tasks_select_member; Type: POLICY; Schema: app; Owner: -
 --
 
-CREATE POLICY tasks_select_own ON app.tasks FOR SELECT USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+CREATE POLICY tasks_select_member ON app.tasks FOR SELECT USING ((project_id IN ( SELECT m.project_id
+   FROM app.project_members m
+  WHERE (m.user_id = ( SELECT app.current_user_id() AS current_user_id)))));
 
 --
--- Name: POLICY tasks_select_own ON tasks; Type: COMMENT; Schema: app; Owner: -
+-- Name: POLICY tasks_select_member ON tasks; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON POLICY tasks_select_own ON app.tasks IS 'A user sees only their own tasks.';
+COMMENT ON POLICY tasks_select_member ON app.tasks IS 'A member sees the project''s tasks.';
 
 --
--- Name: tasks tasks_update_own; Type: POLICY; Schema: app; Owner: -
+-- Name: tasks tasks_update_editor; Type: POLICY; Schema: app; Owner: -
 --
 
-CREATE POLICY tasks_update_own ON app.tasks FOR UPDATE USING ((user_id = ( SELECT app.current_user_id() AS current_user_id))) WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+CREATE POLICY tasks_update_editor ON app.tasks FOR UPDATE USING ((project_id IN ( SELECT m.project_id
+   FROM app.project_members m
+  WHERE ((m.user_id = ( SELECT app.current_user_id() AS current_user_id)) AND ((m.role)::text <> 'viewer'::text))))) WITH CHECK ((project_id IN ( SELECT m.project_id
+   FROM app.project_members m
+  WHERE ((m.user_id = ( SELECT app.current_user_id() AS current_user_id)) AND ((m.role)::text <> 'viewer'::text)))));
 
 --
--- Name: POLICY tasks_update_own ON tasks; Type: COMMENT; Schema: app; Owner: -
+-- Name: POLICY tasks_update_editor ON tasks; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON POLICY tasks_update_own ON app.tasks IS 'A user changes only their own tasks, and they stay theirs.';
+COMMENT ON POLICY tasks_update_editor ON app.tasks IS 'An owner or editor changes the project''s tasks (and may move them to another project they edit).';
 
 --
 -- Name: users; Type: ROW SECURITY; Schema: app; Owner: -
@@ -1876,6 +3099,13 @@ GRANT USAGE ON SCHEMA app TO todo_readonly;
 GRANT USAGE ON SCHEMA app TO todo_auth;
 
 --
+-- Name: FUNCTION accept_invitation(id uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.accept_invitation(id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.accept_invitation(id uuid) TO todo_app;
+
+--
 -- Name: FUNCTION current_user_id(); Type: ACL; Schema: app; Owner: -
 --
 
@@ -1883,6 +3113,13 @@ REVOKE ALL ON FUNCTION app.current_user_id() FROM PUBLIC;
 GRANT ALL ON FUNCTION app.current_user_id() TO todo_app;
 GRANT ALL ON FUNCTION app.current_user_id() TO todo_readonly;
 GRANT ALL ON FUNCTION app.current_user_id() TO todo_auth;
+
+--
+-- Name: FUNCTION invite_to_project(project_id uuid, email text, role text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.invite_to_project(project_id uuid, email text, role text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.invite_to_project(project_id uuid, email text, role text) TO todo_app;
 
 --
 -- Name: FUNCTION record_login(user_id uuid); Type: ACL; Schema: app; Owner: -
@@ -1899,6 +3136,13 @@ REVOKE ALL ON FUNCTION app.sign_up(email text, name text, password_hash text) FR
 GRANT ALL ON FUNCTION app.sign_up(email text, name text, password_hash text) TO todo_app;
 
 --
+-- Name: FUNCTION transfer_ownership(project_id uuid, new_owner uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.transfer_ownership(project_id uuid, new_owner uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.transfer_ownership(project_id uuid, new_owner uuid) TO todo_app;
+
+--
 -- Name: FUNCTION user_for_login(email text); Type: ACL; Schema: app; Owner: -
 --
 
@@ -1910,6 +3154,22 @@ GRANT ALL ON FUNCTION app.user_for_login(email text) TO todo_app;
 --
 
 REVOKE ALL ON FUNCTION app_private.archive_completed_tasks(completed_before timestamp with time zone, batch_size integer) FROM PUBLIC;
+
+--
+-- Name: FUNCTION current_user_owned_project_ids(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.current_user_owned_project_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION app_private.current_user_owned_project_ids() TO todo_app;
+GRANT ALL ON FUNCTION app_private.current_user_owned_project_ids() TO todo_readonly;
+
+--
+-- Name: FUNCTION current_user_project_ids(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.current_user_project_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION app_private.current_user_project_ids() TO todo_app;
+GRANT ALL ON FUNCTION app_private.current_user_project_ids() TO todo_readonly;
 
 --
 -- Name: FUNCTION purge_deleted_tasks(deleted_before timestamp with time zone, batch_size integer); Type: ACL; Schema: app_private; Owner: -
@@ -1924,6 +3184,12 @@ REVOKE ALL ON FUNCTION app_private.purge_deleted_tasks(deleted_before timestamp 
 REVOKE ALL ON FUNCTION app_private.tg__timestamps() FROM PUBLIC;
 
 --
+-- Name: FUNCTION tg_projects__add_owner(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_projects__add_owner() FROM PUBLIC;
+
+--
 -- Name: FUNCTION tg_task_events__append_only(); Type: ACL; Schema: app_private; Owner: -
 --
 
@@ -1936,6 +3202,12 @@ REVOKE ALL ON FUNCTION app_private.tg_task_events__append_only() FROM PUBLIC;
 REVOKE ALL ON FUNCTION app_private.tg_tasks__completed_at() FROM PUBLIC;
 
 --
+-- Name: FUNCTION tg_tasks__default_project(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_tasks__default_project() FROM PUBLIC;
+
+--
 -- Name: FUNCTION tg_tasks__record_events(); Type: ACL; Schema: app_private; Owner: -
 --
 
@@ -1946,6 +3218,207 @@ REVOKE ALL ON FUNCTION app_private.tg_tasks__record_events() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app_private.tg_tasks__stamp_deleted_at() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_users__create_inbox(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_users__create_inbox() FROM PUBLIC;
+
+--
+-- Name: TABLE project_invitations; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT,DELETE ON TABLE app.project_invitations TO todo_auth;
+GRANT SELECT,DELETE ON TABLE app.project_invitations TO todo_app;
+GRANT SELECT ON TABLE app.project_invitations TO todo_readonly;
+
+--
+-- Name: COLUMN project_invitations.project_id; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT INSERT(project_id) ON TABLE app.project_invitations TO todo_auth;
+
+--
+-- Name: COLUMN project_invitations.email; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT INSERT(email) ON TABLE app.project_invitations TO todo_auth;
+
+--
+-- Name: COLUMN project_invitations.role; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT INSERT(role),UPDATE(role) ON TABLE app.project_invitations TO todo_auth;
+
+--
+-- Name: COLUMN project_invitations.invited_by; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT INSERT(invited_by),UPDATE(invited_by) ON TABLE app.project_invitations TO todo_auth;
+
+--
+-- Name: COLUMN project_invitations.created_at; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT UPDATE(created_at) ON TABLE app.project_invitations TO todo_auth;
+
+--
+-- Name: COLUMN project_invitations.expires_at; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT UPDATE(expires_at) ON TABLE app.project_invitations TO todo_auth;
+
+--
+-- Name: TABLE project_members; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT,DELETE ON TABLE app.project_members TO todo_app;
+GRANT SELECT ON TABLE app.project_members TO todo_readonly;
+
+--
+-- Name: COLUMN project_members.project_id; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(project_id),INSERT(project_id) ON TABLE app.project_members TO todo_auth;
+
+--
+-- Name: COLUMN project_members.user_id; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(user_id),INSERT(user_id) ON TABLE app.project_members TO todo_auth;
+
+--
+-- Name: COLUMN project_members.role; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(role),INSERT(role),UPDATE(role) ON TABLE app.project_members TO todo_auth;
+GRANT UPDATE(role) ON TABLE app.project_members TO todo_app;
+
+--
+-- Name: COLUMN project_members.created_at; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(created_at) ON TABLE app.project_members TO todo_auth;
+
+--
+-- Name: TABLE users; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT DELETE ON TABLE app.users TO todo_app;
+
+--
+-- Name: COLUMN users.id; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(id) ON TABLE app.users TO todo_app;
+GRANT SELECT(id) ON TABLE app.users TO todo_readonly;
+GRANT SELECT(id) ON TABLE app.users TO todo_auth;
+
+--
+-- Name: COLUMN users.email; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(email),UPDATE(email) ON TABLE app.users TO todo_app;
+GRANT SELECT(email) ON TABLE app.users TO todo_readonly;
+GRANT SELECT(email),INSERT(email) ON TABLE app.users TO todo_auth;
+
+--
+-- Name: COLUMN users.name; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(name),UPDATE(name) ON TABLE app.users TO todo_app;
+GRANT SELECT(name) ON TABLE app.users TO todo_readonly;
+GRANT SELECT(name),INSERT(name) ON TABLE app.users TO todo_auth;
+
+--
+-- Name: COLUMN users.password_hash; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT UPDATE(password_hash) ON TABLE app.users TO todo_app;
+GRANT SELECT(password_hash),INSERT(password_hash) ON TABLE app.users TO todo_auth;
+
+--
+-- Name: COLUMN users.is_active; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(is_active) ON TABLE app.users TO todo_app;
+GRANT SELECT(is_active) ON TABLE app.users TO todo_readonly;
+GRANT SELECT(is_active) ON TABLE app.users TO todo_auth;
+
+--
+-- Name: COLUMN users.theme; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(theme),UPDATE(theme) ON TABLE app.users TO todo_app;
+GRANT SELECT(theme) ON TABLE app.users TO todo_readonly;
+
+--
+-- Name: COLUMN users.last_login_at; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(last_login_at) ON TABLE app.users TO todo_app;
+GRANT SELECT(last_login_at) ON TABLE app.users TO todo_readonly;
+GRANT UPDATE(last_login_at) ON TABLE app.users TO todo_auth;
+
+--
+-- Name: COLUMN users.created_at; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(created_at) ON TABLE app.users TO todo_app;
+GRANT SELECT(created_at) ON TABLE app.users TO todo_readonly;
+
+--
+-- Name: COLUMN users.updated_at; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(updated_at) ON TABLE app.users TO todo_app;
+GRANT SELECT(updated_at) ON TABLE app.users TO todo_readonly;
+
+--
+-- Name: TABLE project_member_profiles; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT ON TABLE app.project_member_profiles TO todo_app;
+GRANT SELECT ON TABLE app.project_member_profiles TO todo_readonly;
+
+--
+-- Name: TABLE projects; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT,DELETE ON TABLE app.projects TO todo_app;
+GRANT SELECT ON TABLE app.projects TO todo_readonly;
+
+--
+-- Name: COLUMN projects.id; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(id),INSERT(id) ON TABLE app.projects TO todo_auth;
+
+--
+-- Name: COLUMN projects.owner_id; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(owner_id),INSERT(owner_id),UPDATE(owner_id) ON TABLE app.projects TO todo_auth;
+
+--
+-- Name: COLUMN projects.name; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT INSERT(name) ON TABLE app.projects TO todo_auth;
+GRANT INSERT(name),UPDATE(name) ON TABLE app.projects TO todo_app;
+
+--
+-- Name: COLUMN projects.is_inbox; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(is_inbox),INSERT(is_inbox) ON TABLE app.projects TO todo_auth;
+
+--
+-- Name: COLUMN projects.archived_at; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT INSERT(archived_at),UPDATE(archived_at) ON TABLE app.projects TO todo_app;
 
 --
 -- Name: TABLE tags; Type: ACL; Schema: app; Owner: -
@@ -2061,85 +3534,23 @@ GRANT INSERT(estimated_hours),UPDATE(estimated_hours) ON TABLE app.tasks TO todo
 GRANT UPDATE(deleted_at) ON TABLE app.tasks TO todo_app;
 
 --
+-- Name: COLUMN tasks.project_id; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT INSERT(project_id),UPDATE(project_id) ON TABLE app.tasks TO todo_app;
+
+--
+-- Name: COLUMN tasks.assignee_id; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT INSERT(assignee_id),UPDATE(assignee_id) ON TABLE app.tasks TO todo_app;
+
+--
 -- Name: TABLE tasks_archive; Type: ACL; Schema: app; Owner: -
 --
 
 GRANT SELECT ON TABLE app.tasks_archive TO todo_app;
 GRANT SELECT ON TABLE app.tasks_archive TO todo_readonly;
-
---
--- Name: TABLE users; Type: ACL; Schema: app; Owner: -
---
-
-GRANT DELETE ON TABLE app.users TO todo_app;
-
---
--- Name: COLUMN users.id; Type: ACL; Schema: app; Owner: -
---
-
-GRANT SELECT(id) ON TABLE app.users TO todo_app;
-GRANT SELECT(id) ON TABLE app.users TO todo_readonly;
-GRANT SELECT(id) ON TABLE app.users TO todo_auth;
-
---
--- Name: COLUMN users.email; Type: ACL; Schema: app; Owner: -
---
-
-GRANT SELECT(email),UPDATE(email) ON TABLE app.users TO todo_app;
-GRANT SELECT(email) ON TABLE app.users TO todo_readonly;
-GRANT SELECT(email),INSERT(email) ON TABLE app.users TO todo_auth;
-
---
--- Name: COLUMN users.name; Type: ACL; Schema: app; Owner: -
---
-
-GRANT SELECT(name),UPDATE(name) ON TABLE app.users TO todo_app;
-GRANT SELECT(name) ON TABLE app.users TO todo_readonly;
-GRANT INSERT(name) ON TABLE app.users TO todo_auth;
-
---
--- Name: COLUMN users.password_hash; Type: ACL; Schema: app; Owner: -
---
-
-GRANT UPDATE(password_hash) ON TABLE app.users TO todo_app;
-GRANT SELECT(password_hash),INSERT(password_hash) ON TABLE app.users TO todo_auth;
-
---
--- Name: COLUMN users.is_active; Type: ACL; Schema: app; Owner: -
---
-
-GRANT SELECT(is_active) ON TABLE app.users TO todo_app;
-GRANT SELECT(is_active) ON TABLE app.users TO todo_readonly;
-GRANT SELECT(is_active) ON TABLE app.users TO todo_auth;
-
---
--- Name: COLUMN users.theme; Type: ACL; Schema: app; Owner: -
---
-
-GRANT SELECT(theme),UPDATE(theme) ON TABLE app.users TO todo_app;
-GRANT SELECT(theme) ON TABLE app.users TO todo_readonly;
-
---
--- Name: COLUMN users.last_login_at; Type: ACL; Schema: app; Owner: -
---
-
-GRANT SELECT(last_login_at) ON TABLE app.users TO todo_app;
-GRANT SELECT(last_login_at) ON TABLE app.users TO todo_readonly;
-GRANT UPDATE(last_login_at) ON TABLE app.users TO todo_auth;
-
---
--- Name: COLUMN users.created_at; Type: ACL; Schema: app; Owner: -
---
-
-GRANT SELECT(created_at) ON TABLE app.users TO todo_app;
-GRANT SELECT(created_at) ON TABLE app.users TO todo_readonly;
-
---
--- Name: COLUMN users.updated_at; Type: ACL; Schema: app; Owner: -
---
-
-GRANT SELECT(updated_at) ON TABLE app.users TO todo_app;
-GRANT SELECT(updated_at) ON TABLE app.users TO todo_readonly;
 
 --
 -- PostgreSQL database dump complete

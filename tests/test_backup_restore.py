@@ -55,14 +55,17 @@ def test_round_trip_keeps_every_row_policy_grant_and_migration_record(seeded, ta
     with psycopg.connect(PARAMS.url(target_name)) as copy:
         assert _fingerprint(copy) == before
         assert catalog_snapshot(copy) == catalog_snapshot(seeded)  # RLS forced, policies, grants, owners, comments
-        # Row-level security still isolates: a user sees their own tasks, and no one else's.
-        user_id, own = copy.execute(
-            "select user_id, count(*) from app.tasks group by user_id order by count(*) desc limit 1"
-        ).fetchone()
+        # Row-level security still isolates: a user sees the tasks of their projects, and no one else's.
+        user_id = copy.execute(
+            "select user_id from app.tasks group by user_id order by count(*) desc limit 1"
+        ).fetchone()[0]
+        theirs = copy.execute(
+            "select count(*) from app.tasks as t join app.project_members as m on m.project_id = t.project_id"
+            " where m.user_id = %s", [user_id]
+        ).fetchone()[0]
         with acting_as(copy, "todo_app", user_id):
-            seen = copy.execute("select count(*), count(*) filter (where user_id <> %s) from app.tasks",
-                                [user_id]).fetchone()
-        assert seen == (own, 0) and own < before["tasks"][0]
+            seen = copy.execute("select count(*) from app.tasks").fetchone()[0]
+        assert seen == theirs and 0 < seen < before["tasks"][0]
         # The history's identity goes on from where it was, and the app can write.
         last_event = copy.execute("select max(id) from app.task_events").fetchone()[0]
         with acting_as(copy, "todo_app", user_id):

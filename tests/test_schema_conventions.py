@@ -103,13 +103,16 @@ def test_every_table_with_updated_at_has_the_timestamps_trigger(postgresql):
     assert missing == []
 
 
-def test_every_table_holding_user_data_carries_user_id(postgresql):
+def test_every_table_holding_user_data_carries_the_key_its_policies_go_by(postgresql):
+    """user_id (a user's rows) or project_id (a project's rows); projects themselves carry owner_id."""
     missing = _rows(
         postgresql,
         """
         select c.relname from pg_class c
-        where c.relnamespace = 'app'::regnamespace and c.relkind = 'r' and c.relname <> 'users'
-          and not exists (select from pg_attribute a where a.attrelid = c.oid and a.attname = 'user_id')
+        where c.relnamespace = 'app'::regnamespace and c.relkind = 'r' and c.relname not in ('users', 'projects')
+          and not exists (
+            select from pg_attribute a where a.attrelid = c.oid and a.attname in ('user_id', 'project_id')
+          )
         """,
     )
     assert missing == []
@@ -146,5 +149,7 @@ def test_every_policy_has_a_comment_and_a_conventional_name(postgresql):
     )
     assert policies
     assert [p for p in policies if p[2] is None] == []
-    pattern = r"{}_(select|insert|update|delete|all)_(own|auth)"
+    # The suffix says whom the policy is for: the row's user, a project's members, editors or owner, the
+    # definer code's role (auth), or the backfill of 0040 (gone in 0043).
+    pattern = r"{}_(select|insert|update|delete|all)_(own|auth|member|editor|owner|owner_or_self|owner_or_invitee|visible_task)"
     assert [p for p in policies if not re.fullmatch(pattern.format(p[0]), p[1])] == []

@@ -23,7 +23,7 @@ def test_committed_schema_files_are_current(generated):
         pytest.fail(f"schema/{' and schema/'.join(stale)} stale: run `make schema` and commit the result",
                     pytrace=False)
     sql = generated[snapshot.SNAPSHOT]
-    assert "CREATE POLICY tasks_select_own ON app.tasks" in sql and "\\restrict" not in sql
+    assert "CREATE POLICY tasks_select_member ON app.tasks" in sql and "\\restrict" not in sql
 
 
 def test_the_dictionary_describes_every_table_column_and_index(postgresql, generated):
@@ -53,8 +53,9 @@ def test_the_er_diagram_has_one_relationship_per_foreign_key(postgresql, generat
         "select count(*) from pg_constraint where contype = 'f' and connamespace = 'app'::regnamespace"
     ).fetchone()[0]
     assert len(relationships) == foreign_keys
-    assert '    users ||--o{ tasks : "user_id"' in relationships
-    assert '    tasks ||--o{ task_tags : "user_id, task_id"' in relationships
+    assert '    projects ||--o{ tasks : "project_id"' in relationships
+    assert '    users |o--o{ tasks : "user_id"' in relationships  # the creator: NULL once deleted
+    assert '    project_members |o--o{ tasks : "project_id, assignee_id"' in relationships
 
 
 def test_the_dictionary_follows_the_catalog(postgresql):

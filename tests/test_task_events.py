@@ -91,9 +91,12 @@ def test_task_events_append_only_refuses_update_delete_and_truncate(postgresql, 
 
 
 def test_task_events_statuses_match_kind_check(postgresql, owner):
-    insert = "insert into app.task_events (user_id, task_id, kind, old_status, new_status) values (%s, %s, %s, %s, %s)"
+    insert = (
+        "insert into app.task_events (user_id, project_id, task_id, kind, old_status, new_status)"
+        " values (%s, %s, %s, %s, %s, %s)"
+    )
     task = uuid.uuid4()
-    postgresql.execute(insert, [owner, task, "status_changed", "pending", "completed"])
+    postgresql.execute(insert, [owner, owner, task, "status_changed", "pending", "completed"])
     for kind, old, new in [
         ("status_changed", "pending", "pending"),
         ("status_changed", None, "completed"),
@@ -101,9 +104,9 @@ def test_task_events_statuses_match_kind_check(postgresql, owner):
         ("deleted", None, "pending"),
     ]:
         with refused(postgresql, "23514", "task_events_statuses_match_kind_check"):
-            postgresql.execute(insert, [owner, task, kind, old, new])
+            postgresql.execute(insert, [owner, owner, task, kind, old, new])
     with refused(postgresql, "23514", "task_event_kind_check"):
-        postgresql.execute(insert, [owner, task, "edited", None, None])
+        postgresql.execute(insert, [owner, owner, task, "edited", None, None])
 
 
 def test_the_owners_maintenance_path_may_rewrite_history(postgresql, owner):
@@ -123,6 +126,11 @@ def test_the_maintenance_setting_does_not_open_history_to_another_role(postgresq
     postgresql.execute(sql.SQL("grant select, delete on app.task_events to {}").format(sql.Identifier(role)))
     postgresql.execute(
         sql.SQL("grant execute on function app.current_user_id() to {}").format(sql.Identifier(role))
+    )
+    # What the history's membership policy reads.
+    postgresql.execute(sql.SQL("grant select on app.project_members to {}").format(sql.Identifier(role)))
+    postgresql.execute(
+        sql.SQL("grant execute on function app_private.current_user_project_ids() to {}").format(sql.Identifier(role))
     )
     postgresql.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
     _identify(postgresql, owner)  # row-level security: the role sees the owner's history

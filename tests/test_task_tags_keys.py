@@ -1,7 +1,9 @@
-"""app.task_tags: a task and a tag can only be linked when they belong to the
-same user, and that is enforced by composite keys, not only by policies."""
+"""app.task_tags: a link is the tagger's, with one of the tagger's own tags, on any task (shared tasks
+included; which tasks a user may tag is the insert policy's business): enforced by keys, not only by policies."""
 
 from __future__ import annotations
+
+import uuid
 
 import pytest
 
@@ -32,10 +34,12 @@ def test_task_tags_user_id_tag_id_fkey_refuses_another_users_tag(postgresql, two
         postgresql.execute(LINK, [u["ann"], u["ann_task"], u["bob_tag"]])
 
 
-def test_task_tags_user_id_task_id_fkey_refuses_another_users_task(postgresql, two_users):
+def test_task_tags_task_id_fkey_refuses_an_unknown_task_and_accepts_someone_elses(postgresql, two_users):
     u = two_users
-    with refused(postgresql, "23503", "task_tags_user_id_task_id_fkey"):
-        postgresql.execute(LINK, [u["bob"], u["ann_task"], u["bob_tag"]])
+    with refused(postgresql, "23503", "task_tags_task_id_fkey"):
+        postgresql.execute(LINK, [u["bob"], uuid.uuid4(), u["bob_tag"]])
+    # bob's tag on ann's task: the keys allow it (with sharing, a task need not be the tagger's).
+    postgresql.execute(LINK, [u["bob"], u["ann_task"], u["bob_tag"]])
 
 
 def test_task_tags_cannot_be_moved_to_another_user(postgresql, two_users):

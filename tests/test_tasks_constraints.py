@@ -146,7 +146,16 @@ def test_tasks_completed_at_after_created_at_check(postgresql, owner):
 
 
 def test_tasks_user_id_fkey_refuses_an_unknown_user(postgresql, owner):
+    # In the owner's inbox (an inbox's id is its owner's id), so only the creator's key can fail.
     with refused(postgresql, "23503", "tasks_user_id_fkey"):
-        new_task(postgresql, uuid.uuid4())
-    with refused(postgresql, "23502"):
+        new_task(postgresql, uuid.uuid4(), project_id=owner)
+    new_task(postgresql, owner, project_id=owner)
+
+
+def test_a_task_needs_a_project_and_without_one_goes_to_its_creators_inbox(postgresql, owner):
+    with refused(postgresql, "23503", "tasks_project_id_fkey"):
+        new_task(postgresql, owner, project_id=uuid.uuid4())
+    with refused(postgresql, "23502"):  # no creator, no project: nothing to default the project from
         new_task(postgresql, None)
+    task = new_task(postgresql, owner)
+    assert postgresql.execute("select project_id from app.tasks where id = %s", [task]).fetchone() == (owner,)

@@ -159,14 +159,18 @@ def restore(url: str, file: Path, into: str | None = None, force: bool = False) 
 
 
 # Where an owner that is not a superuser restores, what it lends itself and todo_auth for the handover of the
-# sign-in functions, and takes back at the end (see _handover_lines).
-_AFTER_SCHEMA_APP = (b"CREATE SCHEMA app;\n", b"GRANT CREATE ON SCHEMA app TO todo_auth;\n")
+# definer code todo_auth owns (the sign-in and sharing functions, in both schemas), and takes back at the end
+# (see _handover_lines): after each schema is created, todo_auth may create in it.
+_AFTER_SCHEMA = {
+    b"CREATE SCHEMA app;\n": b"GRANT CREATE ON SCHEMA app TO todo_auth;\n",
+    b"CREATE SCHEMA app_private;\n": b"GRANT CREATE ON SCHEMA app_private TO todo_auth;\n",
+}
 
 
 def _handover_lines(conn: psycopg.Connection) -> tuple[list[bytes], list[bytes]] | None:
     """Lines to put before and after the script so that an owner that is not a superuser can restore.
 
-    The archive hands the sign-in functions to todo_auth (`ALTER FUNCTION ... OWNER TO todo_auth`), which
+    The archive hands the sign-in and sharing functions to todo_auth (`ALTER FUNCTION ... OWNER TO todo_auth`), which
     PostgreSQL allows only to a role that may SET ROLE todo_auth, and only while todo_auth may create in the
     function's schema: what 0016a lends for migration 0017. An ordinary owner (hosted servers) holds ADMIN
     OPTION on todo_auth, not those rights: it takes them inside the restore's one transaction and gives them
@@ -179,7 +183,7 @@ def _handover_lines(conn: psycopg.Connection) -> tuple[list[bytes], list[bytes]]
     if not needs or not needs[0]:
         return None
     return ([b"grant todo_auth to current_user;\n"],
-            [b"revoke create on schema app from todo_auth;\n", b"revoke todo_auth from current_user;\n"])
+            [b"revoke create on schema app, app_private from todo_auth;\n", b"revoke todo_auth from current_user;\n"])
 
 
 # pg_restore 17+ starts its script with this setting, which older servers do not know.
@@ -212,8 +216,8 @@ def _pg_restore(target: str, file: Path, hands_to_todo_auth: bool = False) -> No
                 if _NEWER_SETTINGS.get(line, 0) > version:
                     continue
                 psql.stdin.write(line)
-                if handover and line == _AFTER_SCHEMA_APP[0]:
-                    psql.stdin.write(_AFTER_SCHEMA_APP[1])
+                if handover and line in _AFTER_SCHEMA:
+                    psql.stdin.write(_AFTER_SCHEMA[line])
         except BrokenPipeError:
             pass  # psql stopped at an error: its messages say which
         finally:
