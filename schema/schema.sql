@@ -519,6 +519,49 @@ $$;
 COMMENT ON FUNCTION app_private.tg_projects__add_owner() IS 'Trigger: the creator of a project is its owner member from the creating statement on.';
 
 --
+-- Name: tg_projects__check_one_owner(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_projects__check_one_owner() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  project pg_catalog.uuid;
+begin
+  if tg_table_name = 'projects' then
+    project := new.id;
+  elsif tg_op = 'DELETE' then
+    project := old.project_id;
+  else
+    project := new.project_id;
+  end if;
+  if not exists (select from app.projects as p where p.id = project) then
+    return null;
+  end if;
+  if not exists (
+    select from app.projects as p
+    inner join app.project_members as m on m.project_id = p.id and m.user_id = p.owner_id
+    where p.id = project and m.role operator(pg_catalog.=) 'owner'
+  ) then
+    raise exception 'a project has exactly one owner: the member its owner_id names'
+      using
+        errcode = 'check_violation',
+        constraint = 'project_members_one_owner_check',
+        schema = 'app',
+        table = 'project_members';
+  end if;
+  return null;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_projects__check_one_owner(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_projects__check_one_owner() IS 'Constraint trigger: at commit, a project still there has its owner_id as its one owner member.';
+
+--
 -- Name: tg_task_events__append_only(); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -2249,6 +2292,30 @@ CREATE TRIGGER _900_add_owner AFTER INSERT ON app.projects REFERENCING NEW TABLE
 COMMENT ON TRIGGER _900_add_owner ON app.projects IS 'Adds the owner''s membership row.';
 
 --
+-- Name: project_members _900_check_one_owner; Type: TRIGGER; Schema: app; Owner: -
+--
+
+CREATE CONSTRAINT TRIGGER _900_check_one_owner AFTER INSERT OR DELETE OR UPDATE ON app.project_members DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION app_private.tg_projects__check_one_owner();
+
+--
+-- Name: TRIGGER _900_check_one_owner ON project_members; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TRIGGER _900_check_one_owner ON app.project_members IS 'At commit: the project keeps exactly one owner, the user its owner_id names.';
+
+--
+-- Name: projects _900_check_one_owner; Type: TRIGGER; Schema: app; Owner: -
+--
+
+CREATE CONSTRAINT TRIGGER _900_check_one_owner AFTER INSERT OR UPDATE OF owner_id ON app.projects DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION app_private.tg_projects__check_one_owner();
+
+--
+-- Name: TRIGGER _900_check_one_owner ON projects; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TRIGGER _900_check_one_owner ON app.projects IS 'At commit: a new or transferred project has its owner_id as its owner member.';
+
+--
 -- Name: users _900_create_inbox; Type: TRIGGER; Schema: app; Owner: -
 --
 
@@ -3188,6 +3255,12 @@ REVOKE ALL ON FUNCTION app_private.tg__timestamps() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app_private.tg_projects__add_owner() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_projects__check_one_owner(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_projects__check_one_owner() FROM PUBLIC;
 
 --
 -- Name: FUNCTION tg_task_events__append_only(); Type: ACL; Schema: app_private; Owner: -
