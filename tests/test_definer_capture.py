@@ -8,7 +8,8 @@ temporary domains named like the built-in types (`pg_temp.uuid` over
 functions named like built-in and app functions, then does ordinary things
 that reach every SECURITY DEFINER function and trigger: create, complete,
 soft delete, restore and hard delete a task, sign up, look up a login,
-record a login. The planted function notes the role it ran as whenever that
+record a login, and every sharing path (create a project, invite, accept,
+transfer, read the members, remove a member, leave). The planted function notes the role it ran as whenever that
 is not the attacker's own. Each case first shows the action succeeds (the
 boundary: the app still works with the plants in place), then that nothing
 ran with another role's rights. On the code before migration 0024 the
@@ -73,6 +74,17 @@ def _as(conn: psycopg.Connection, user_id: uuid.UUID | None, statement: str, par
         return cursor.fetchall() if cursor.description else []
 
 
+def _share(conn: psycopg.Connection, ann: uuid.UUID, bob: uuid.UUID, tasks: dict) -> None:
+    """Before the plants, as the app would: ann's Household with bob as an editor, and Garden, to which bob is
+    invited but has not said yes."""
+    for name in ("household", "garden"):
+        tasks[name] = _as(conn, ann, "insert into app.projects (name) values (%s) returning id", [name])[0][0]
+        tasks[f"{name} invitation"] = _as(
+            conn, ann, "select app.invite_to_project(%s, 'bob@example.com', 'editor')", [tasks[name]]
+        )[0][0]
+    _as(conn, bob, "select app.accept_invitation(%s)", [tasks["household invitation"]])
+
+
 @pytest.fixture
 def attacker(migrated_db):
     """The attacker's own end user (ann, with tasks in each state), bob, and a planted login session."""
@@ -89,6 +101,7 @@ def attacker(migrated_db):
     with login_role(db, db.info.dbname) as url, psycopg.connect(url) as conn:
         assert conn.execute("select rolsuper, rolbypassrls from pg_roles where rolname = session_user").fetchone() \
             == (False, False)
+        _share(conn, ann, bob, tasks)
         _plant(conn)
         yield conn, ann, bob, tasks
         assert conn.execute("select rolsuper from pg_roles where rolname = session_user").fetchone() == (False,)
@@ -110,6 +123,23 @@ ACTIONS = {
                 [(True,)]),
     "look up a login": (None, "select id from app.user_for_login('ANN@example.com')", lambda a, b, t: [], None),
     "record a login": (None, "select 1 from app.record_login(%s)", lambda a, b, t: [a], [(1,)]),
+    # Sharing: every path through todo_auth's definer code (triggers, functions, the profiles view, the checks).
+    "create a project": ("ann", "insert into app.projects (name) values ('planted') returning name",
+                         lambda a, b, t: [], [("planted",)]),
+    "invite to a project": ("ann", "select app.invite_to_project(%s, 'dan@example.com', 'viewer') is not null",
+                            lambda a, b, t: [t["household"]], [(True,)]),
+    "accept an invitation": ("bob", "select 1 from app.accept_invitation(%s)", lambda a, b, t: [t["garden invitation"]],
+                             [(1,)]),
+    "transfer a project": ("ann", "select 1 from app.transfer_ownership(%s, %s)", lambda a, b, t: [t["household"], b],
+                           [(1,)]),
+    "read the members": ("bob", "select count(*) from app.project_member_profiles where project_id = %s",
+                         lambda a, b, t: [t["household"]], [(2,)]),
+    "remove a member": ("ann", "delete from app.project_members where project_id = %s and user_id = %s returning true",
+                        lambda a, b, t: [t["household"], b], [(True,)]),
+    "leave a project": ("bob", "delete from app.project_members where project_id = %s and user_id = %s returning true",
+                        lambda a, b, t: [t["household"], b], [(True,)]),
+    "see a shared task": ("bob", "select count(*) from app.tasks where project_id = %s",
+                          lambda a, b, t: [t["household"]], [(0,)]),
 }
 
 
@@ -117,7 +147,7 @@ ACTIONS = {
 def test_planted_temporary_types_and_functions_never_run_with_definer_rights(attacker, action):
     conn, ann, bob, tasks = attacker
     who, statement, params, expected = ACTIONS[action]
-    rows = _as(conn, ann if who == "ann" else None, statement, params(ann, bob, tasks))
+    rows = _as(conn, {"ann": ann, "bob": bob}.get(who), statement, params(ann, bob, tasks))
     assert rows == (expected if expected is not None else [(ann,)])  # the action itself works
     assert _captured(conn) is None, f"{action}: planted code ran as {_captured(conn)}"
     # The history the trigger wrote is the true one, under the identity in force.
