@@ -55,8 +55,26 @@ def _app_actions(owner_url: str, login_url) -> None:
                 app.execute("update app.tasks set deleted_at = null where id = %s", [task])
                 app.execute("delete from app.tasks where id = %s", [task])
                 kinds = app.execute("select kind, actor_id = %s from app.task_events order by id", [user]).fetchall()
+            # Sharing, through todo_auth's definer code: a project, an invitation, a member's task.
+            erin = app.execute("select app.sign_up('erin@example.com', 'Erin', %s)", [BCRYPT_HASH]).fetchone()[0]
+            app.commit()
+            with app.transaction():
+                app.execute("select set_config('app.user_id', %s, true)", [str(user)])
+                project = app.execute("insert into app.projects (name) values ('Shared') returning id").fetchone()[0]
+                invitation = app.execute("select app.invite_to_project(%s, 'erin@example.com', 'editor')",
+                                         [project]).fetchone()[0]
+            with app.transaction():
+                app.execute("select set_config('app.user_id', %s, true)", [str(erin)])
+                app.execute("select app.accept_invitation(%s)", [invitation])
+                app.execute("insert into app.tasks (title, project_id) values ('from erin', %s)", [project])
+            with app.transaction():
+                app.execute("select set_config('app.user_id', %s, true)", [str(user)])
+                shared = app.execute("select t.title, e.actor_id = %s from app.tasks as t join app.task_events as e"
+                                     " on e.task_id = t.id where t.project_id = %s", [erin, project]).fetchall()
+                app.execute("select app.transfer_ownership(%s, %s)", [project, erin])
         assert kinds == [("created", True), ("status_changed", True), ("deleted", True), ("restored", True),
                          ("hard_deleted", True)]
+        assert shared == [("from erin", True)]
     finally:
         with psycopg.connect(owner_url, autocommit=True) as owner:
             owner.execute(sql.SQL("drop role {}").format(sql.Identifier(login)))
