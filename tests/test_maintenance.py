@@ -213,6 +213,24 @@ def test_a_user_reads_only_their_own_archive_and_no_one_writes_it(postgresql):
 def test_the_archive_isolation_check_fails_when_the_policies_are_using_true(postgresql):
     ann, bob = _archived_world(postgresql)
     with postgresql.transaction(force_rollback=True):
-        postgresql.execute("alter policy tasks_archive_select_own on app.tasks_archive using (true)")
+        postgresql.execute("alter policy tasks_archive_select_member on app.tasks_archive using (true)")
         postgresql.execute("alter policy task_tags_archive_select_own on app.task_tags_archive using (true)")
         assert len(_archive_breaches(postgresql, ann, bob)) == 2
+
+
+def test_a_shared_projects_archived_tasks_stay_visible_to_its_members_and_no_one_else(postgresql):
+    ann, bob, carol = new_user(postgresql), new_user(postgresql), new_user(postgresql)
+    project = postgresql.execute(
+        "insert into app.projects (owner_id, name) values (%s, 'Household') returning id", [ann]
+    ).fetchone()[0]
+    postgresql.execute("insert into app.project_members (project_id, user_id, role) values (%s, %s, 'viewer')",
+                       [project, bob])
+    task = _completed(postgresql, ann, 400)
+    postgresql.execute("update app.tasks set project_id = %s where id = %s", [project, task])
+    postgresql.commit()
+    maintain.run(db_url(postgresql), "archive", 365 * DAY, echo=lambda *_: None)
+    # As the owner: the archived row exists, in the shared project.
+    assert postgresql.execute("select project_id from app.tasks_archive where id = %s", [task]).fetchone() == (project,)
+    for user, sees in ((ann, {task}), (bob, {task}), (carol, set())):
+        with acting_as(postgresql, "todo_app", user) as conn:
+            assert _ids(conn, "tasks_archive") == sees
