@@ -272,6 +272,15 @@ begin
     raise exception 'only the owner of a project may transfer it'
       using errcode = 'insufficient_privilege';
   end if;
+  -- Before the member check: an inbox has no other member, so that check would hide this rule.
+  if exists (select from app.projects as p where p.id = $1 and p.is_inbox) then
+    raise exception 'an inbox cannot change hands'
+      using
+        errcode = 'check_violation',
+        constraint = 'projects_inbox_id_check',
+        schema = 'app',
+        table = 'projects';
+  end if;
   if $2 = me then
     return;
   end if;

@@ -1718,7 +1718,7 @@ COMMENT ON COLUMN app.tasks_archive.archived_at IS 'When the task was moved into
 -- Name: COLUMN tasks_archive.project_id; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON COLUMN app.tasks_archive.project_id IS 'The project the task was in.';
+COMMENT ON COLUMN app.tasks_archive.project_id IS 'The project the task was in; null for tasks archived before sharing (their creator''s).';
 
 --
 -- Name: CONSTRAINT tasks_archive_status_completed_check ON tasks_archive; Type: COMMENT; Schema: app; Owner: -
@@ -3019,16 +3019,18 @@ ALTER TABLE app.tasks ENABLE ROW LEVEL SECURITY;
 ALTER TABLE app.tasks_archive ENABLE ROW LEVEL SECURITY;
 
 --
--- Name: tasks_archive tasks_archive_select_own; Type: POLICY; Schema: app; Owner: -
+-- Name: tasks_archive tasks_archive_select_member; Type: POLICY; Schema: app; Owner: -
 --
 
-CREATE POLICY tasks_archive_select_own ON app.tasks_archive FOR SELECT USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+CREATE POLICY tasks_archive_select_member ON app.tasks_archive FOR SELECT USING (((project_id IN ( SELECT m.project_id
+   FROM app.project_members m
+  WHERE (m.user_id = ( SELECT app.current_user_id() AS current_user_id)))) OR ((project_id IS NULL) AND (user_id = ( SELECT app.current_user_id() AS current_user_id)))));
 
 --
--- Name: POLICY tasks_archive_select_own ON tasks_archive; Type: COMMENT; Schema: app; Owner: -
+-- Name: POLICY tasks_archive_select_member ON tasks_archive; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON POLICY tasks_archive_select_own ON app.tasks_archive IS 'A user sees only their own archived tasks.';
+COMMENT ON POLICY tasks_archive_select_member ON app.tasks_archive IS 'A member sees the project''s archived tasks; one archived before sharing, its creator.';
 
 --
 -- Name: tasks tasks_delete_editor; Type: POLICY; Schema: app; Owner: -
