@@ -1,4 +1,6 @@
-"""queries/tags.sql, dashboard.sql and users.sql as the app runs them."""
+"""queries/tags.sql, dashboard.sql and users.sql as the app runs them: tags are
+personal (the tagger's), the tasks they go on may be shared; the dashboard counts
+every project the user is in."""
 
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ def test_tag_untag_and_tasks_with_tag_in_tagging_order_across_pages(postgresql, 
         QUERIES.untag_task(conn, task_id=tasks[4], tag_id=tag)
         with refused(conn, "23503", "task_tags_user_id_tag_id_fkey"):
             QUERIES.tag_task(conn, task_id=tasks[2], tag_id=bob_tag)
-        with refused(conn, "23503", "task_tags_user_id_task_id_fkey"):
+        with refused(conn, "42501"):  # a task ann cannot see (bob's inbox)
             QUERIES.tag_task(conn, task_id=bob_task, tag_id=tag)
         # All links made in this one transaction share created_at: the task id breaks the tie.
         expected = sorted(tasks[:4], key=str, reverse=True)
@@ -88,3 +90,64 @@ def test_sign_up_login_record_login_profile_and_theme(postgresql, people):
         assert QUERIES.set_theme(conn, theme="dark")[1] == "dark"
         with refused(conn, "23514", "user_theme_check"):
             QUERIES.set_theme(conn, theme="blue")
+
+
+def new_project(conn, owner, name="Team"):
+    """A project of ``owner`` (the owner's membership comes with it), made as the superuser."""
+    return conn.execute("insert into app.projects (owner_id, name) values (%s, %s) returning id",
+                        [owner, name]).fetchone()[0]
+
+
+def add_member(conn, project, user, role):
+    conn.execute("insert into app.project_members (project_id, user_id, role) values (%s, %s, %s)",
+                 [project, user, role])
+
+
+def _tagged(conn, tag):
+    return [row[0] for row in QUERIES.tasks_with_tag(conn, tag_id=tag, after_tagged_at=FIRST_DESC[0],
+                                                     after_id=FIRST_DESC[1], page_size=50)]
+
+
+def test_a_member_tags_shared_tasks_with_their_own_tags_nobody_else_sees_the_links(postgresql, people):
+    ann, bob = people
+    team = new_project(postgresql, bob, "Team")
+    add_member(postgresql, team, ann, "viewer")  # a viewer too may tag: the link is hers, not the task
+    shared = [new_task(postgresql, bob, f"shared {i}", project_id=team) for i in range(3)]
+    mine = new_task(postgresql, ann, "mine")
+    ann_tag, bob_tag = new_tag(postgresql, ann, "later"), new_tag(postgresql, bob, "later")
+    with acting_as(postgresql, "todo_app", ann) as conn:
+        for task in [*shared, mine]:
+            assert QUERIES.tag_task(conn, task_id=task, tag_id=ann_tag) == 1
+        assert set(_tagged(conn, ann_tag)) == {*shared, mine}
+        rows = QUERIES.tasks_with_tag(conn, tag_id=ann_tag, after_tagged_at=FIRST_DESC[0], after_id=FIRST_DESC[1],
+                                      page_size=50)
+        assert {row[8] for row in rows} == {team, ann}  # project_id
+        conn.execute("select set_config('app.user_id', %s, true)", [str(bob)])
+        # bob sees the tasks, not ann's links: neither through her tag nor on the tasks.
+        assert _tagged(conn, ann_tag) == [] and _tagged(conn, bob_tag) == []
+        assert conn.execute("select count(*) from app.task_tags where task_id = any(%s)", [shared]).fetchone()[0] == 0
+        assert QUERIES.untag_task(conn, task_id=shared[0], tag_id=ann_tag) == 0
+        conn.execute("select set_config('app.user_id', %s, true)", [str(ann)])
+        # Once ann has left the project, her links to its tasks stay hers, but the tasks are no longer listed.
+        assert QUERIES.leave_project(conn, project_id=team) == 1
+        assert _tagged(conn, ann_tag) == [mine]
+        with refused(conn, "42501"):
+            QUERIES.tag_task(conn, task_id=shared[0], tag_id=ann_tag)  # ... nor taggable
+
+
+def test_counts_per_status_add_up_every_project_of_the_user(postgresql, people):
+    ann, bob = people
+    team, secret = new_project(postgresql, bob, "Team"), new_project(postgresql, bob, "Secret")
+    add_member(postgresql, team, ann, "editor")
+    now = postgresql.execute("select now()").fetchone()[0]
+    for project, statuses in ((ann, ("pending", "completed")), (team, ("pending", "in_progress", "in_progress")),
+                              (secret, ("pending", "pending", "completed"))):
+        for status in statuses:
+            new_task(postgresql, bob if project != ann else ann, status, project_id=project, status=status,
+                     due_at=now - timedelta(days=1))
+    with acting_as(postgresql, "todo_app", ann) as conn:
+        assert list(QUERIES.count_tasks_by_status(conn)) == [("pending", 2), ("in_progress", 2), ("completed", 1)]
+        assert QUERIES.count_overdue_tasks(conn) == 4  # the completed one is not overdue
+    with acting_as(postgresql, "todo_app", bob) as conn:  # "Team" and "Secret", and his empty inbox
+        assert list(QUERIES.count_tasks_by_status(conn)) == [("pending", 3), ("in_progress", 2), ("completed", 1)]
+        assert QUERIES.count_overdue_tasks(conn) == 5

@@ -30,9 +30,29 @@ Connection: TypeAlias = psycopg.Connection[TupleRow]
 """What every function takes: a connection that returns tuples (as ``as_user`` yields it)."""
 
 # The values the schema allows (a domain's CHECK, an enum's labels).
+ProjectRole: TypeAlias = Literal["owner", "editor", "viewer"]  # domain app.project_role
 TaskPriority: TypeAlias = Literal["low", "medium", "high"]  # domain app.task_priority
 TaskStatus: TypeAlias = Literal["pending", "in_progress", "completed"]  # domain app.task_status
 UserTheme: TypeAlias = Literal["light", "dark", "system"]  # domain app.user_theme
+
+
+@dataclass(frozen=True, slots=True)
+class AssignTaskRow:
+    """A row of assign_task."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    assignee_id: uuid.UUID | None
+    updated_at: datetime.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeMemberRoleRow:
+    """A row of change_member_role."""
+
+    project_id: uuid.UUID
+    user_id: uuid.UUID
+    role: ProjectRole
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +61,18 @@ class CountTasksByStatusRow:
 
     status: str | None
     task_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class CreateProjectRow:
+    """A row of create_project."""
+
+    id: uuid.UUID
+    name: str
+    is_inbox: bool
+    archived_at: datetime.datetime | None
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +85,26 @@ class CreateTagRow:
 
 
 @dataclass(frozen=True, slots=True)
+class CreateTaskInProjectRow:
+    """A row of create_task_in_project, open_tasks_by_due_date, overdue_tasks, project_open_tasks,
+    tasks_assigned_to_me, upcoming_tasks.
+    """
+
+    id: uuid.UUID
+    title: str
+    status: TaskStatus
+    priority: TaskPriority
+    due_at: datetime.datetime | None
+    estimated_hours: decimal.Decimal | None
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    project_id: uuid.UUID
+    assignee_id: uuid.UUID | None
+
+
+@dataclass(frozen=True, slots=True)
 class CreateTaskRow:
-    """A row of create_task, open_tasks_by_due_date, overdue_tasks."""
+    """A row of create_task."""
 
     id: uuid.UUID
     title: str
@@ -91,6 +141,8 @@ class DeletedTasksRow:
     deleted_at: datetime.datetime | None
     created_at: datetime.datetime
     updated_at: datetime.datetime
+    project_id: uuid.UUID
+    assignee_id: uuid.UUID | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +159,31 @@ class GetTaskRow:
     estimated_hours: decimal.Decimal | None
     created_at: datetime.datetime
     updated_at: datetime.datetime
+    project_id: uuid.UUID
+    assignee_id: uuid.UUID | None
+
+
+@dataclass(frozen=True, slots=True)
+class MyProjectsRow:
+    """A row of my_projects."""
+
+    id: uuid.UUID
+    name: str
+    role: ProjectRole
+    is_inbox: bool
+    archived_at: datetime.datetime | None
+    open_tasks: int
+    created_at: datetime.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectMembersRow:
+    """A row of project_members."""
+
+    id: uuid.UUID
+    name: str | None
+    email: str
+    role: ProjectRole
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +226,8 @@ class TasksByStatusRow:
     estimated_hours: decimal.Decimal | None
     created_at: datetime.datetime
     updated_at: datetime.datetime
+    project_id: uuid.UUID
+    assignee_id: uuid.UUID | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +242,8 @@ class TasksWithTagRow:
     tagged_at: datetime.datetime
     created_at: datetime.datetime
     updated_at: datetime.datetime
+    project_id: uuid.UUID
+    assignee_id: uuid.UUID | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,23 +271,75 @@ class UserForLoginRow:
 
 # Queries whose rows have the same shape share its class, under a name of their own.
 ListTagsRow: TypeAlias = CreateTagRow
-OpenTasksByDueDateRow: TypeAlias = CreateTaskRow
-OverdueTasksRow: TypeAlias = CreateTaskRow
+OpenTasksByDueDateRow: TypeAlias = CreateTaskInProjectRow
+OverdueTasksRow: TypeAlias = CreateTaskInProjectRow
+ProjectOpenTasksRow: TypeAlias = CreateTaskInProjectRow
 SoftDeleteTaskRow: TypeAlias = RestoreTaskRow
+TasksAssignedToMeRow: TypeAlias = CreateTaskInProjectRow
+UpcomingTasksRow: TypeAlias = CreateTaskInProjectRow
+
+
+def accept_invitation(conn: Connection, *, invitation_id: uuid.UUID | str | None) -> int:
+    """The invitee (the user whose email it names) joins the project with the invited role, before it expires; anything
+    else is insufficient_privilege (42501).
+    """
+    count: int = QUERIES.accept_invitation(conn, invitation_id=invitation_id)
+    return count
+
+
+def assign_task(
+    conn: Connection,
+    *,
+    task_id: uuid.UUID | str | None,
+    assignee_id: uuid.UUID | str | None,
+) -> AssignTaskRow | None:
+    """Assigns a live task to a member of its project (assignee_id null: unassigns); returns nothing when there is no
+    such task the user may edit. An assignee who is not a member fails with foreign_key_violation (23503,
+    tasks_assignee_membership_fkey). Served by tasks_pkey.
+    """
+    row = QUERIES.assign_task(conn, task_id=task_id, assignee_id=assignee_id)
+    return None if row is None else AssignTaskRow(*row)
+
+
+def change_member_role(
+    conn: Connection,
+    *,
+    project_id: uuid.UUID | str | None,
+    user_id: uuid.UUID | str | None,
+    role: str | None,
+) -> ChangeMemberRoleRow | None:
+    """Owner only: makes a member an editor or a viewer; returns nothing for anyone else, or for the owner's own row.
+    Making someone the owner this way fails with insufficient_privilege (42501): use transfer_ownership. Served by
+    project_members_pkey.
+    """
+    row = QUERIES.change_member_role(conn, project_id=project_id, user_id=user_id, role=role)
+    return None if row is None else ChangeMemberRoleRow(*row)
 
 
 def count_overdue_tasks(conn: Connection) -> int:
-    """How many open tasks are past their due date. Served by tasks_user_id_due_at_open_idx (a range below now())."""
+    """How many open tasks are past their due date, over every project the user is in. Per project, an index-only count
+    of the range below now(); summed. Served by project_members_user_id_idx and tasks_project_id_due_at_open_idx.
+    """
     value: int = QUERIES.count_overdue_tasks(conn)
     return value
 
 
 def count_tasks_by_status(conn: Connection) -> list[CountTasksByStatusRow]:
-    """Live tasks per status, every status listed (zero included). Served by tasks_user_id_status_live_idx: one
-    index-only scan, already in status order, so the counting needs no sort and no heap.
+    """Live tasks per status, every status listed (zero included), over every project the user is in. Per project
+    (project_members_user_id_idx), an index-only count of its live range, already in status order (no sort); the
+    projects' counts are summed. Served by project_members_user_id_idx and
+    tasks_project_id_status_created_at_live_idx.
     """
     rows = QUERIES.count_tasks_by_status(conn)
     return [CountTasksByStatusRow(*row) for row in rows]
+
+
+def create_project(conn: Connection, *, name: str | None) -> CreateProjectRow | None:
+    """Creates a project; the user is its owner from this statement on. A blank or too long name fails with
+    check_violation (23514, projects_name_not_blank_check / projects_name_length_check).
+    """
+    row = QUERIES.create_project(conn, name=name)
+    return None if row is None else CreateProjectRow(*row)
 
 
 def create_tag(conn: Connection, *, name: str | None) -> CreateTagRow | None:
@@ -226,7 +359,7 @@ def create_task(
     due_at: datetime.datetime | str | None,
     estimated_hours: decimal.Decimal | int | None,
 ) -> CreateTaskRow | None:
-    """Creates a task for the current user (user_id defaults to the identity)."""
+    """Creates a task in the current user's inbox (user_id defaults to the identity, project_id to its inbox)."""
     row = QUERIES.create_task(
         conn,
         title=title,
@@ -236,6 +369,35 @@ def create_task(
         estimated_hours=estimated_hours,
     )
     return None if row is None else CreateTaskRow(*row)
+
+
+def create_task_in_project(
+    conn: Connection,
+    *,
+    title: str | None,
+    description: str | None,
+    priority: str | None,
+    due_at: datetime.datetime | str | None,
+    estimated_hours: decimal.Decimal | int | None,
+    project_id: uuid.UUID | str | None,
+    assignee_id: uuid.UUID | str | None,
+) -> CreateTaskInProjectRow | None:
+    """Creates a task in a project the user owns or edits (project_id null: the inbox), optionally assigned to one of
+    its members. A project the user may not write to (viewer, not a member, or none) fails with
+    insufficient_privilege (42501); an assignee who is not a member with foreign_key_violation (23503,
+    tasks_assignee_membership_fkey).
+    """
+    row = QUERIES.create_task_in_project(
+        conn,
+        title=title,
+        description=description,
+        priority=priority,
+        due_at=due_at,
+        estimated_hours=estimated_hours,
+        project_id=project_id,
+        assignee_id=assignee_id,
+    )
+    return None if row is None else CreateTaskInProjectRow(*row)
 
 
 def current_user_profile(conn: Connection) -> CurrentUserProfileRow | None:
@@ -251,25 +413,60 @@ def deleted_tasks(
     after_id: uuid.UUID | str | None,
     page_size: int | None,
 ) -> list[DeletedTasksRow]:
-    """The bin: soft-deleted tasks, most recently deleted first. First page: after_deleted_at = 'infinity', after_id =
-    'ffffffff-ffff-ffff-ffff-ffffffffffff'. Served by tasks_user_id_deleted_at_bin_idx.
+    """The bin: soft-deleted tasks of every project the user is in, most recently deleted first. First page:
+    after_deleted_at = 'infinity', after_id = 'ffffffff-ffff-ffff-ffff-ffffffffffff'. Per project: the bin's range
+    before the cursor, stopping at page_size. Served by project_members_user_id_idx,
+    tasks_project_id_deleted_at_bin_idx and tasks_pkey.
     """
     rows = QUERIES.deleted_tasks(conn, after_deleted_at=after_deleted_at, after_id=after_id, page_size=page_size)
     return [DeletedTasksRow(*row) for row in rows]
 
 
 def get_task(conn: Connection, *, task_id: uuid.UUID | str | None) -> GetTaskRow | None:
-    """One task with everything about it, or nothing (also when it is in the bin). Served by tasks_user_id_id_key (the
-    identity and the id: two equalities, one row).
+    """One task with everything about it, or nothing (also when it is in the bin, or in a project the user is not in).
+    Served by tasks_pkey (one row, then the membership policy).
     """
     row = QUERIES.get_task(conn, task_id=task_id)
     return None if row is None else GetTaskRow(*row)
+
+
+def invite_to_project(
+    conn: Connection,
+    *,
+    project_id: uuid.UUID | str | None,
+    email: str | None,
+    role: str | None,
+) -> uuid.UUID | None:
+    """Owner only: invites an email (with or without an account, indistinguishably) as editor or viewer; returns the
+    invitation's id (inviting the same address again renews it). Anyone but the owner gets insufficient_privilege
+    (42501); an inbox check_violation (23514, project_invitations_not_inbox_check).
+    """
+    value: uuid.UUID | None = QUERIES.invite_to_project(conn, project_id=project_id, email=email, role=role)
+    return value
+
+
+def leave_project(conn: Connection, *, project_id: uuid.UUID | str | None) -> int:
+    """The user leaves a project they are an editor or a viewer of (their assignments there are cleared); 0 for the
+    owner, who transfers ownership first. Served by project_members_pkey.
+    """
+    count: int = QUERIES.leave_project(conn, project_id=project_id)
+    return count
 
 
 def list_tags(conn: Connection) -> list[ListTagsRow]:
     """The user's tags by name. Served by tags_user_id_id_key (then a sort of the user's few tags)."""
     rows = QUERIES.list_tags(conn)
     return [ListTagsRow(*row) for row in rows]
+
+
+def my_projects(conn: Connection) -> list[MyProjectsRow]:
+    """The user's projects (the inbox first, then by name), each with the user's role and its number of open tasks: per
+    membership, an index-only count of the project's open range. Served by project_members_user_id_idx and
+    tasks_project_id_due_at_open_idx. The projects themselves come by projects_pkey, or in one pass when the user is
+    in a good share of them all.
+    """
+    rows = QUERIES.my_projects(conn)
+    return [MyProjectsRow(*row) for row in rows]
 
 
 def open_tasks_by_due_date(
@@ -279,10 +476,11 @@ def open_tasks_by_due_date(
     after_id: uuid.UUID | str | None,
     page_size: int | None,
 ) -> list[OpenTasksByDueDateRow]:
-    """Open (not completed, not deleted) tasks by due date, undated last, id as tie-breaker. Cursor: the last row's
-    (due_at, id); an undated last row passes due_at null. First page: after_due_at = '-infinity', after_id =
-    '00000000-0000-0000-0000-000000000000'. Served by tasks_user_id_due_at_open_idx (dated rows after the cursor, in
-    order) and tasks_user_id_undated_open_idx (then the undated ones), each stopping at page_size.
+    """Open (not completed, not deleted) tasks of every project the user is in, by due date, undated last, id as
+    tie-breaker. Cursor: the last row's (due_at, id); an undated last row passes due_at null. First page:
+    after_due_at = '-infinity', after_id = '00000000-0000-0000-0000-000000000000'. Per project: the dated keys after
+    the cursor, then (when those run short) the undated ones, each range stopping at page_size. Served by
+    project_members_user_id_idx, tasks_project_id_due_at_open_idx, tasks_project_id_undated_open_idx and tasks_pkey.
     """
     rows = QUERIES.open_tasks_by_due_date(conn, after_due_at=after_due_at, after_id=after_id, page_size=page_size)
     return [OpenTasksByDueDateRow(*row) for row in rows]
@@ -295,16 +493,60 @@ def overdue_tasks(
     after_id: uuid.UUID | str | None,
     page_size: int | None,
 ) -> list[OverdueTasksRow]:
-    """Open tasks whose due date has passed, oldest due first. First page: after_due_at = '-infinity', after_id =
-    '00000000-0000-0000-0000-000000000000'. Served by tasks_user_id_due_at_open_idx (a range on due_at below now()).
+    """Open tasks of every project the user is in whose due date has passed, oldest due first. First page: after_due_at
+    = '-infinity', after_id = '00000000-0000-0000-0000-000000000000'. Per project: a range of due_at below now(),
+    after the cursor, stopping at page_size. Served by project_members_user_id_idx, tasks_project_id_due_at_open_idx
+    and tasks_pkey.
     """
     rows = QUERIES.overdue_tasks(conn, after_due_at=after_due_at, after_id=after_id, page_size=page_size)
     return [OverdueTasksRow(*row) for row in rows]
 
 
+def project_members(conn: Connection, *, project_id: uuid.UUID | str | None) -> list[ProjectMembersRow]:
+    """The members of a project, in the order they joined (the owner first): id, name, email and role, never a password
+    hash or login times; nothing for a project the user is not in. Served by project_members_pkey (the project's
+    members). Their profiles come by users_pkey, or in one pass when the project has members enough for that to be
+    cheaper.
+    """
+    rows = QUERIES.project_members(conn, project_id=project_id)
+    return [ProjectMembersRow(*row) for row in rows]
+
+
+def project_open_tasks(
+    conn: Connection,
+    *,
+    project_id: uuid.UUID | str | None,
+    after_due_at: datetime.datetime | str | None,
+    after_id: uuid.UUID | str | None,
+    page_size: int | None,
+) -> list[ProjectOpenTasksRow]:
+    """One project's open (not completed, not deleted) tasks by due date, undated last, id as tie-breaker; nothing for
+    a project the user is not in. Cursor: the last row's (due_at, id); an undated last row passes due_at null. First
+    page: after_due_at = '-infinity', after_id = '00000000-0000-0000-0000-000000000000'. The keys in order from the
+    index (index-only, stopping at page_size), then those rows. Served by tasks_project_id_due_at_open_idx (dated
+    rows after the cursor), tasks_project_id_undated_open_idx (then the undated ones) and tasks_pkey.
+    """
+    rows = QUERIES.project_open_tasks(
+        conn,
+        project_id=project_id,
+        after_due_at=after_due_at,
+        after_id=after_id,
+        page_size=page_size,
+    )
+    return [ProjectOpenTasksRow(*row) for row in rows]
+
+
 def record_login(conn: Connection, *, user_id: uuid.UUID | str | None) -> int:
     """After the app has checked the password: stamps last_login_at."""
     count: int = QUERIES.record_login(conn, user_id=user_id)
+    return count
+
+
+def remove_member(conn: Connection, *, project_id: uuid.UUID | str | None, user_id: uuid.UUID | str | None) -> int:
+    """Owner only: removes a member (their assignments in the project are cleared); the owner's row stays. Returns how
+    many rows went (0 or 1). Served by project_members_pkey.
+    """
+    count: int = QUERIES.remove_member(conn, project_id=project_id, user_id=user_id)
     return count
 
 
@@ -348,9 +590,29 @@ def soft_delete_task(conn: Connection, *, task_id: uuid.UUID | str | None) -> So
 
 
 def tag_task(conn: Connection, *, task_id: uuid.UUID | str | None, tag_id: uuid.UUID | str | None) -> int:
-    """Puts a tag on a task; both must be the user's (composite keys), tagging twice is a no-op."""
+    """Puts one of the user's tags on a task they can see (in any of their projects); tagging twice is a no-op. Another
+    user's tag fails with foreign_key_violation (23503, task_tags_user_id_tag_id_fkey), a task they cannot see with
+    insufficient_privilege (42501). Nobody else sees the link.
+    """
     count: int = QUERIES.tag_task(conn, task_id=task_id, tag_id=tag_id)
     return count
+
+
+def tasks_assigned_to_me(
+    conn: Connection,
+    *,
+    after_due_at: datetime.datetime | str | None,
+    after_id: uuid.UUID | str | None,
+    page_size: int | None,
+) -> list[TasksAssignedToMeRow]:
+    """Open tasks assigned to the user, in every project they are in, by due date, undated last, id as tie-breaker.
+    Cursor: the last row's (due_at, id); an undated last row passes due_at null. First page: after_due_at =
+    '-infinity', after_id = '00000000-0000-0000-0000-000000000000'. Served by tasks_assignee_id_due_at_open_idx: the
+    user's dated range after the cursor, then the undated one (due_at null sorts last there), read in order, each
+    stopping at page_size.
+    """
+    rows = QUERIES.tasks_assigned_to_me(conn, after_due_at=after_due_at, after_id=after_id, page_size=page_size)
+    return [TasksAssignedToMeRow(*row) for row in rows]
 
 
 def tasks_by_status(
@@ -361,8 +623,10 @@ def tasks_by_status(
     after_id: uuid.UUID | str | None,
     page_size: int | None,
 ) -> list[TasksByStatusRow]:
-    """Tasks in one status, newest first, id as tie-breaker. First page: after_created_at = 'infinity', after_id =
-    'ffffffff-ffff-ffff-ffff-ffffffffffff'. Served by tasks_user_id_status_created_at_live_idx, read in order.
+    """Tasks in one status, of every project the user is in, newest first, id as tie-breaker. First page:
+    after_created_at = 'infinity', after_id = 'ffffffff-ffff-ffff-ffff-ffffffffffff'. Per project: the status's
+    range before the cursor, stopping at page_size. Served by project_members_user_id_idx,
+    tasks_project_id_status_created_at_live_idx and tasks_pkey.
     """
     rows = QUERIES.tasks_by_status(
         conn,
@@ -382,9 +646,10 @@ def tasks_with_tag(
     after_id: uuid.UUID | str | None,
     page_size: int | None,
 ) -> list[TasksWithTagRow]:
-    """Live tasks carrying a tag, most recently tagged first, task id as tie-breaker. First page: after_tagged_at =
-    'infinity', after_id = 'ffffffff-ffff-ffff-ffff-ffffffffffff'. Served by task_tags_user_id_tag_id_created_at_idx
-    (links in order), then tasks_user_id_id_key.
+    """Live tasks carrying one of the user's tags, most recently tagged first, task id as tie-breaker: the user's own
+    links (task_tags is keyed by the tagger) to tasks they can still see (a task in a project they have left is
+    skipped). First page: after_tagged_at = 'infinity', after_id = 'ffffffff-ffff-ffff-ffff-ffffffffffff'. Served by
+    task_tags_user_id_tag_id_created_at_idx (the user's links in order), then tasks_pkey.
     """
     rows = QUERIES.tasks_with_tag(
         conn,
@@ -396,10 +661,46 @@ def tasks_with_tag(
     return [TasksWithTagRow(*row) for row in rows]
 
 
+def transfer_ownership(
+    conn: Connection,
+    *,
+    project_id: uuid.UUID | str | None,
+    new_owner: uuid.UUID | str | None,
+) -> int:
+    """Owner only: makes another member the owner; the old owner stays as an editor. Anyone but the owner gets
+    insufficient_privilege (42501); a new owner who is not a member foreign_key_violation (23503,
+    projects_owner_is_member_check).
+    """
+    count: int = QUERIES.transfer_ownership(conn, project_id=project_id, new_owner=new_owner)
+    return count
+
+
 def untag_task(conn: Connection, *, task_id: uuid.UUID | str | None, tag_id: uuid.UUID | str | None) -> int:
     """Takes a tag off a task (task_tags_pkey)."""
     count: int = QUERIES.untag_task(conn, task_id=task_id, tag_id=tag_id)
     return count
+
+
+def upcoming_tasks(
+    conn: Connection,
+    *,
+    after_due_at: datetime.datetime | str | None,
+    after_id: uuid.UUID | str | None,
+    page_size: int | None,
+) -> list[UpcomingTasksRow]:
+    """The user's open tasks with a due date, across every project they are in, by due date, id as tie-breaker (undated
+    ones are not listed). Cursor: the last row's (due_at, id). First page: after_due_at = '-infinity', after_id =
+    '00000000-0000-0000-0000-000000000000' (overdue ones first), or after_due_at = now() to start from the present.
+    A merge in two steps, so that a member of hundreds of projects reads about three keys per project, not a page
+    per project: 1. firsts: each project's first 3 keys after the cursor (index-only, a Limit per project); 2.
+    bound: the page_size-th smallest of those. No row after it can be on the page, because page_size keys before it
+    are already known; 3. rest: only the projects whose 3rd key comes before the bound can hold more of the page (at
+    most page_size / 3 of them): their keys after that 3rd one, up to the bound, stopping at page_size. The page is
+    the first page_size of firsts and rest, fetched by tasks_pkey. Served by project_members_user_id_idx,
+    tasks_project_id_due_at_open_idx and tasks_pkey.
+    """
+    rows = QUERIES.upcoming_tasks(conn, after_due_at=after_due_at, after_id=after_id, page_size=page_size)
+    return [UpcomingTasksRow(*row) for row in rows]
 
 
 def update_task(
@@ -412,7 +713,9 @@ def update_task(
     due_at: datetime.datetime | str | None,
     estimated_hours: decimal.Decimal | int | None,
 ) -> UpdateTaskRow | None:
-    """Replaces a task's editable fields; returns nothing when there is no such (live) task. Served by tasks_pkey."""
+    """Replaces a task's editable fields; returns nothing when there is no such (live) task the user may edit. Served
+    by tasks_pkey.
+    """
     row = QUERIES.update_task(
         conn,
         task_id=task_id,

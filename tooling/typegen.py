@@ -18,6 +18,8 @@ Nullability, the rule applied (a column is ``Optional`` unless one of these prov
    or Full, wherever in the query: libpq does not say which side a column came from), grouping sets (the
    rows ``rollup`` adds) or a data-modifying CTE; then every table column is Optional. In RETURNING, only
    the target's own columns count: ``old.x``/``new.x`` (PostgreSQL 18) are NULL where there is no such row.
+   A column of a view (libpq names the view) is what the view's own query says of that column, by the same
+   rules (``app.project_member_profiles.email`` is ``users.email`` through an inner join: not NULL).
 2. A set operation (``UNION [ALL]``, ``INTERSECT``, ``EXCEPT`` at the top level), for which PostgreSQL names
    no origin: each branch is described on its own and a column is not NULL when it is in every branch.
 3. An expression is not NULL when its output in the plan is ``count(…)``, or ``COALESCE(…)`` whose last
@@ -390,7 +392,14 @@ def _describe_statement(conn: psycopg.Connection, sql: str, where: str) -> _Shap
 
     not_null: list[bool] = []
     for index, (table, column) in enumerate(origins):
-        if table:
+        view = _view_shape(conn, table, where) if table else None
+        if view is not None:
+            # A view's column: what its query says of it (the view's columns are its query's, in order).
+            shown = outputs[index] if index < len(outputs) else "?."
+            names_target = target is None or "." not in shown or shown.split(".", 1)[0].strip('"') == target
+            not_null.append(view.not_null[column - 1] and not unproven and names_target)
+            types[index] = view.type_oids[column - 1]
+        elif table:
             # NOT NULL, and validated: PostgreSQL 18 sets attnotnull for a NOT VALID not-null constraint too.
             attribute = conn.execute(
                 """
@@ -424,6 +433,16 @@ def _describe_statement(conn: psycopg.Connection, sql: str, where: str) -> _Shap
                 if len(columns) == 1:
                     types[i] = columns.pop()
     return _Shape(params, names, tuple(types), tuple(not_null), origins, one_row)
+
+
+def _view_shape(conn: psycopg.Connection, relation: int, where: str) -> _Shape | None:
+    """The described query of view ``relation``, or None when the relation is no view."""
+    row = conn.execute(
+        "select c.relkind = 'v', pg_catalog.pg_get_viewdef(c.oid) from pg_catalog.pg_class as c where c.oid = %s",
+        [relation]).fetchone()
+    if row is None or not row[0]:
+        return None
+    return _describe_statement(conn, row[1].strip().rstrip(";"), f"{where}, view {relation}")
 
 
 def describe(conn: psycopg.Connection, queries: Any, docs: dict[str, str]) -> tuple[list[Described], Literals]:
