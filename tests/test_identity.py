@@ -43,6 +43,11 @@ def test_a_malformed_identity_is_an_error_on_every_table_never_a_wider_view(post
         "insert into app.project_invitations (project_id, email, invited_by) values (%s, 'guest@example.com', %s)",
         [user, user],
     )
+    postgresql.execute(
+        "insert into app.tasks_archive (id, user_id, project_id, title, status, priority, completed_at, created_at,"
+        " updated_at) values (gen_random_uuid(), %s, %s, 'archived', 'completed', 'medium', now(), now(), now())",
+        [user, user],
+    )
     with acting_as(postgresql, "todo_app", "not-a-uuid") as conn:
         with refused(conn, "22P02"):
             conn.execute(f"select count(*) from app.{table}")
