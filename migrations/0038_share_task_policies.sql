@@ -155,10 +155,13 @@ with check (is_inbox and (select app_private.backfilling_projects()));
 
 comment on policy projects_insert_backfill on app.projects is 'Until 0043: the backfill creates the missing inboxes.';
 
+-- Not only the rows without a project: an UPDATE that reads columns must leave a row its select policies
+-- still show (42501 otherwise), and once moved a row has a project the owner, without an identity, is not in.
 create policy tasks_select_backfill on app.tasks for select
-using (project_id is null and (select app_private.backfilling_projects()));
+using ((select app_private.backfilling_projects()));
 
-comment on policy tasks_select_backfill on app.tasks is 'Until 0043: the backfill finds tasks without a project.';
+comment on policy tasks_select_backfill on app.tasks is
+'Until 0043: the backfill finds tasks without a project, and sees them once moved.';
 
 create policy tasks_update_backfill on app.tasks for update
 using (project_id is null and (select app_private.backfilling_projects()))
@@ -166,11 +169,13 @@ with check ((select app_private.backfilling_projects()));
 
 comment on policy tasks_update_backfill on app.tasks is 'Until 0043: the backfill moves them into an inbox.';
 
+-- Not only the rows without a project: an UPDATE that reads columns must leave a row its select policies
+-- still show (42501 otherwise), and once moved a row has a project the owner, without an identity, is not in.
 create policy task_events_select_backfill on app.task_events for select
-using (project_id is null and (select app_private.backfilling_projects()));
+using ((select app_private.backfilling_projects()));
 
 comment on policy task_events_select_backfill on app.task_events is
-'Until 0043: the backfill finds history without a project.';
+'Until 0043: the backfill finds history without a project, and sees it once filled in.';
 
 create policy task_events_update_backfill on app.task_events for update
 using (project_id is null and (select app_private.backfilling_projects()))

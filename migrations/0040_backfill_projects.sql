@@ -39,16 +39,18 @@ begin
   loop
     perform pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     perform pg_catalog.set_config('lock_timeout', '5s', true);
-    perform pg_catalog.set_config('statement_timeout', '60s', true);
     perform pg_catalog.set_config('tododb.backfill_projects', 'on', true);
     select pg_catalog.array_agg(u.id order by u.id) into ids
     from (
       select u.id from app.users as u where u.id > last_user order by u.id limit batch_size
     ) as u;
     exit when ids is null;
+    -- No conflict target: one would need the SELECT right on projects, which forced row-level security
+    -- checks against projects' select policies, and the owner sees no project without an identity (42501).
+    -- The primary key is projects' only unique constraint, so this skips exactly the users who have an inbox.
     insert into app.projects (id, owner_id, name, is_inbox)
     select u.id, u.id, 'Inbox', true from pg_catalog.unnest(ids) as u (id)
-    on conflict on constraint projects_pkey do nothing;
+    on conflict do nothing;
     last_user := ids[pg_catalog.cardinality(ids)];
     commit;
   end loop;
@@ -56,7 +58,6 @@ begin
   loop
     perform pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     perform pg_catalog.set_config('lock_timeout', '5s', true);
-    perform pg_catalog.set_config('statement_timeout', '60s', true);
     perform pg_catalog.set_config('tododb.backfill_projects', 'on', true);
     select pg_catalog.array_agg(t.id order by t.id) into ids
     from (
@@ -75,7 +76,6 @@ begin
   loop
     perform pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     perform pg_catalog.set_config('lock_timeout', '5s', true);
-    perform pg_catalog.set_config('statement_timeout', '60s', true);
     perform pg_catalog.set_config('tododb.backfill_projects', 'on', true);
     perform pg_catalog.set_config('tododb.history_maintenance', 'on', true);
     select pg_catalog.array_agg(e.id order by e.id) into event_ids
@@ -94,6 +94,14 @@ begin
 end;
 $$;
 
+-- The columns 0036-0037 added have no statistics yet: without them each batch's search for rows still
+-- without a project walks every such row of the index instead of stopping at the batch.
+analyze app.tasks (project_id);
+
+analyze app.task_events (project_id);
+
+-- statement_timeout stays 0 for the call: a CALL runs under the timeout of the statement that started it,
+-- however long its batches together take; each batch's lock_timeout (5 s) still holds.
 call app_private.backfill_projects();
 
 -- The procedure is done with once the call has returned; a rerun after an interruption creates it again.

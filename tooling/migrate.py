@@ -319,11 +319,24 @@ def _description(migration: Migration) -> str:
     return doc.splitlines()[0] if doc else ""
 
 
-def _failure(action: str, migration: Migration, exc: psycopg.Error) -> ToolError:
+def _failure(action: str, migration: Migration, exc: psycopg.Error, command: str) -> ToolError:
+    """The one line for a migration that failed, true to what is left of it.
+
+    A transactional migration is rolled back whole. One marked ``-- transactional: false`` commits as it
+    goes (a concurrent index build, the batches of a backfill): what it committed stays (yoyo may also have
+    run the rollback statements that pair with the steps it completed: such a rollback only drops what a
+    rerun builds again), it is not recorded, and running ``command`` again finishes it (such a migration is
+    written to be rerun).
+    """
     diag = exc.diag
     detail = f"{exc.sqlstate} {diag.message_primary}" if exc.sqlstate and diag.message_primary else one_line(exc)
     if diag.context:
         detail += f" ({one_line(diag.context)})"
+    if not migration.use_transactions:
+        return ToolError(
+            f"{action} {migration.id} stopped part-way: it runs outside a transaction, so what it committed is"
+            f" kept and it is not recorded; run `{command}` again to finish it: {detail}"
+        )
     return ToolError(f"{action} {migration.id} failed and was rolled back, nothing of it is kept: {detail}")
 
 
@@ -373,7 +386,7 @@ def apply_pending(
             try:
                 backend.apply_one(migration)
             except psycopg.Error as exc:
-                raise _failure("migration", migration, exc) from None
+                raise _failure("migration", migration, exc, "migrate") from None
             echo(f"applied  {migration.id}")
             applied.append(migration.id)
     return applied
@@ -410,7 +423,7 @@ def roll_back(url: str, migrations_dir: Path, every: bool, lock_wait_seconds: fl
             try:
                 backend.rollback_one(migration)
             except psycopg.Error as exc:
-                raise _failure("rollback of", migration, exc) from None
+                raise _failure("rollback of", migration, exc, "rollback") from None
             echo(f"rolled back  {migration.id}")
             rolled_back.append(migration.id)
     return rolled_back
