@@ -28,7 +28,8 @@ do not meet SPEC.md, so its PostgreSQL backend is subclassed here:
   "already exists".  We run the migration's statements and its bookkeeping in
   one transaction, so a migration is either wholly applied and recorded or
   not there at all.  (A ``-- transactional: false`` migration cannot be made
-  atomic; it keeps yoyo's behaviour and holds a single statement.)
+  atomic; it keeps yoyo's behaviour, and is written to be run again after
+  stopping part-way: concurrent index builds, a backfill in batches.)
 """
 
 from __future__ import annotations
