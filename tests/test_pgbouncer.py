@@ -171,7 +171,11 @@ TASK_QUERY_SCENARIOS = sorted(name for name in vars(test_queries_tasks) if name.
 def test_task_query_scenarios_through_pgbouncer(scenario, arguments, postgresql, acting_through_pgbouncer,
                                                 monkeypatch):
     monkeypatch.setattr(test_queries_tasks, "acting_as", acting_through_pgbouncer)
-    call(scenario, arguments, postgresql=postgresql, people=(new_user(postgresql), new_user(postgresql)))
+    people = (new_user(postgresql), new_user(postgresql))
+    shared = {}
+    if "projects" in inspect.signature(scenario).parameters:  # the scenarios about shared projects
+        shared["projects"] = test_queries_tasks.make_projects(postgresql, people)
+    call(scenario, arguments, postgresql=postgresql, people=people, **shared)
 
 
 # --- 2. what only a transaction pooler shows ------------------------------------------------------------------

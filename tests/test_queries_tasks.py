@@ -184,6 +184,10 @@ def add_member(conn, project, user, role):
 
 @pytest.fixture
 def projects(postgresql, people):
+    return make_projects(postgresql, people)
+
+
+def make_projects(postgresql, people):
     """ann edits cleo's "Team" and views bob's "Watch"; bob's "Secret" is none of hers."""
     ann, bob = people
     cleo = new_user(postgresql)
