@@ -150,7 +150,8 @@ begin
   delete from app.project_invitations as i
   where
     i.id = $1
-    and i.expires_at > pg_catalog.now()
+    -- The clock, not the transaction's start: a transaction begun before expiry must not accept after it.
+    and i.expires_at > pg_catalog.clock_timestamp()
     and i.email operator(public.=) (select u.email from app.users as u where u.id = app.current_user_id())
   returning i.project_id, i.role into invitation;
   if not found then
@@ -433,6 +434,51 @@ $$;
 COMMENT ON FUNCTION app_private.current_user_project_ids() IS 'The projects the identity is a member of (any role); for policies that cannot read project_members themselves.';
 
 --
+-- Name: existing_project_ids(uuid[]); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.existing_project_ids(ids uuid[]) RETURNS SETOF uuid
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select p.id from app.projects as p where p.id = any(ids);
+$$;
+
+--
+-- Name: FUNCTION existing_project_ids(ids uuid[]); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.existing_project_ids(ids uuid[]) IS 'Those of the ids that are projects, whoever asks; for the history trigger, which row-level security would blind.';
+
+--
+-- Name: member_profile(uuid); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.member_profile(member uuid, OUT name text, OUT email public.citext) RETURNS record
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select u.name, u.email
+  from app.users as u
+  where
+    u.id = member
+    and exists (
+      select from app.project_members as theirs
+      where
+        theirs.user_id = member
+        and theirs.project_id in (
+          select mine.project_id from app.project_members as mine where mine.user_id = app.current_user_id()
+        )
+    );
+$$;
+
+--
+-- Name: FUNCTION member_profile(member uuid, OUT name text, OUT email public.citext); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.member_profile(member uuid, OUT name text, OUT email public.citext) IS 'Name and email of a user who shares a project with the identity (nulls otherwise); for project_member_profiles.';
+
+--
 -- Name: purge_deleted_tasks(timestamp with time zone, integer); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -457,8 +503,8 @@ begin
     ) as c
     group by c.user_id
   loop
-    perform pg_catalog.set_config('app.user_id', batch.user_id::pg_catalog.text, true);
-    delete from app.tasks as t where t.user_id = batch.user_id and t.id = any(batch.ids);
+    perform pg_catalog.set_config('app.user_id', coalesce(batch.user_id::pg_catalog.text, ''), true);
+    delete from app.tasks as t where t.user_id is not distinct from batch.user_id and t.id = any(batch.ids);
     purged := purged + pg_catalog.cardinality(batch.ids);
   end loop;
   perform pg_catalog.set_config('app.user_id', '', true);
@@ -667,8 +713,8 @@ declare
   privileged constant boolean := exists (
     select from pg_catalog.pg_roles as r where r.rolname = session_user and (r.rolsuper or r.rolbypassrls)
   );
-  -- A statement the app issued, not a foreign key's action (deleting a user or a project).
-  checked constant boolean := not privileged and pg_catalog.pg_trigger_depth() = 1;
+  -- Every statement at every trigger depth: a login can nest its statements in a pg_temp trigger of its own.
+  checked constant boolean := not privileged;
   foreign_rows boolean := false;
 begin
   -- The retention job acts for nobody: its events carry no actor.
@@ -698,9 +744,14 @@ begin
         )
       );
     else
+      -- A task deleted with its project (the foreign key's cascade) is exempt: it leaves no event either.
       foreign_rows := exists (
         select from old_rows as o
-        where o.project_id not in (
+        where
+          o.project_id in (
+            select app_private.existing_project_ids(array(select o2.project_id from old_rows as o2))
+          )
+          and o.project_id not in (
           select m.project_id from app.project_members as m where m.user_id = actor and m.role <> 'viewer'
         )
       );
@@ -732,7 +783,9 @@ begin
     select o.user_id, o.project_id, o.id, actor, 'hard_deleted'
     from old_rows as o
     where
-      exists (select from app.projects as p where p.id = o.project_id)
+      -- Looked up with todo_auth's rights: under the owner's row-level security a project the identity in
+      -- force cannot see would look deleted, and its task's hard delete would leave no event.
+      o.project_id in (select app_private.existing_project_ids(array(select o2.project_id from old_rows as o2)))
       and not exists (select from app.tasks_archive as a where a.id = o.id);
   end if;
   return null;
@@ -935,142 +988,19 @@ COMMENT ON COLUMN app.project_members.role IS 'owner, editor or viewer.';
 COMMENT ON COLUMN app.project_members.created_at IS 'When the user joined the project.';
 
 --
--- Name: users; Type: TABLE; Schema: app; Owner: -
---
-
-CREATE TABLE app.users (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    email public.citext NOT NULL,
-    name text,
-    password_hash text NOT NULL,
-    is_active boolean DEFAULT true NOT NULL,
-    theme app.user_theme DEFAULT 'system'::text NOT NULL,
-    last_login_at timestamp with time zone,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT users_email_format_check CHECK (((email)::text ~ '^[^@[:space:]]+@[^@[:space:].]+(\.[^@[:space:].]+)+$'::text)),
-    CONSTRAINT users_email_length_check CHECK ((char_length((email)::text) <= 254)),
-    CONSTRAINT users_name_length_check CHECK ((char_length(name) <= 255)),
-    CONSTRAINT users_password_hash_format_check CHECK ((password_hash ~ '^\$(2[aby]|argon2(id|i|d))\$'::text)),
-    CONSTRAINT users_password_hash_length_check CHECK ((char_length(password_hash) >= 60)),
-    CONSTRAINT users_password_hash_max_length_check CHECK ((char_length(password_hash) <= 255))
-);
-ALTER TABLE ONLY app.users ALTER COLUMN name SET STATISTICS 0;
-
-ALTER TABLE ONLY app.users FORCE ROW LEVEL SECURITY;
-
---
--- Name: TABLE users; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON TABLE app.users IS 'People who sign in to the app. Each user owns their tasks, tags and history.';
-
---
--- Name: COLUMN users.id; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.users.id IS 'Generated by the database.';
-
---
--- Name: COLUMN users.email; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.users.email IS 'Sign-in address: unique case-insensitively, at most 254 characters, shaped like name@domain.tld.';
-
---
--- Name: COLUMN users.name; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.users.name IS 'Display name, optional, at most 255 characters.';
-
---
--- Name: COLUMN users.password_hash; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.users.password_hash IS 'A bcrypt or argon2 hash of the password (at least 60 characters, known prefix); never the password.';
-
---
--- Name: COLUMN users.is_active; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.users.is_active IS 'False blocks sign-in without deleting the user''s data.';
-
---
--- Name: COLUMN users.theme; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.users.theme IS 'Colour theme: light, dark or system.';
-
---
--- Name: COLUMN users.last_login_at; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.users.last_login_at IS 'When the user last signed in; null if never.';
-
---
--- Name: COLUMN users.created_at; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.users.created_at IS 'When the user signed up; never changes.';
-
---
--- Name: COLUMN users.updated_at; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.users.updated_at IS 'When the row last changed; maintained by trigger, strictly increasing.';
-
---
--- Name: CONSTRAINT users_email_format_check ON users; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON CONSTRAINT users_email_format_check ON app.users IS 'The address has one @, no spaces, and a dotted domain.';
-
---
--- Name: CONSTRAINT users_email_length_check ON users; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON CONSTRAINT users_email_length_check ON app.users IS 'At most 254 characters (the SMTP limit).';
-
---
--- Name: CONSTRAINT users_name_length_check ON users; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON CONSTRAINT users_name_length_check ON app.users IS 'At most 255 characters.';
-
---
--- Name: CONSTRAINT users_password_hash_format_check ON users; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON CONSTRAINT users_password_hash_format_check ON app.users IS 'Starts with a bcrypt ($2a$, $2b$, $2y$) or argon2 ($argon2id$, $argon2i$, $argon2d$) prefix.';
-
---
--- Name: CONSTRAINT users_password_hash_length_check ON users; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON CONSTRAINT users_password_hash_length_check ON app.users IS 'At least 60 characters: shorter is not a bcrypt or argon2 hash.';
-
---
--- Name: CONSTRAINT users_password_hash_max_length_check ON users; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON CONSTRAINT users_password_hash_max_length_check ON app.users IS 'At most 255 characters: a hash, never a blob.';
-
---
 -- Name: project_member_profiles; Type: VIEW; Schema: app; Owner: -
 --
 
-CREATE VIEW app.project_member_profiles WITH (security_barrier='true') AS
+CREATE VIEW app.project_member_profiles WITH (security_barrier='true', security_invoker='true') AS
  SELECT m.project_id,
     m.user_id,
     m.role,
-    u.name,
-    u.email,
+    p.name,
+    p.email,
     m.created_at AS joined_at
    FROM (app.project_members m
-     JOIN app.users u ON ((m.user_id = u.id)))
-  WHERE (m.project_id IN ( SELECT mine.project_id
-           FROM app.project_members mine
-          WHERE (mine.user_id = app.current_user_id())));
+     CROSS JOIN LATERAL app_private.member_profile(m.user_id) p(name, email))
+  WHERE (m.project_id IN ( SELECT app_private.current_user_project_ids() AS current_user_project_ids));
 
 --
 -- Name: VIEW project_member_profiles; Type: COMMENT; Schema: app; Owner: -
@@ -1725,6 +1655,127 @@ COMMENT ON COLUMN app.tasks_archive.project_id IS 'The project the task was in; 
 --
 
 COMMENT ON CONSTRAINT tasks_archive_status_completed_check ON app.tasks_archive IS 'Only completed tasks are archived.';
+
+--
+-- Name: users; Type: TABLE; Schema: app; Owner: -
+--
+
+CREATE TABLE app.users (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    email public.citext NOT NULL,
+    name text,
+    password_hash text NOT NULL,
+    is_active boolean DEFAULT true NOT NULL,
+    theme app.user_theme DEFAULT 'system'::text NOT NULL,
+    last_login_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT users_email_format_check CHECK (((email)::text ~ '^[^@[:space:]]+@[^@[:space:].]+(\.[^@[:space:].]+)+$'::text)),
+    CONSTRAINT users_email_length_check CHECK ((char_length((email)::text) <= 254)),
+    CONSTRAINT users_name_length_check CHECK ((char_length(name) <= 255)),
+    CONSTRAINT users_password_hash_format_check CHECK ((password_hash ~ '^\$(2[aby]|argon2(id|i|d))\$'::text)),
+    CONSTRAINT users_password_hash_length_check CHECK ((char_length(password_hash) >= 60)),
+    CONSTRAINT users_password_hash_max_length_check CHECK ((char_length(password_hash) <= 255))
+);
+ALTER TABLE ONLY app.users ALTER COLUMN name SET STATISTICS 0;
+
+ALTER TABLE ONLY app.users FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: TABLE users; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TABLE app.users IS 'People who sign in to the app. Each user owns their tasks, tags and history.';
+
+--
+-- Name: COLUMN users.id; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.users.id IS 'Generated by the database.';
+
+--
+-- Name: COLUMN users.email; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.users.email IS 'Sign-in address: unique case-insensitively, at most 254 characters, shaped like name@domain.tld.';
+
+--
+-- Name: COLUMN users.name; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.users.name IS 'Display name, optional, at most 255 characters.';
+
+--
+-- Name: COLUMN users.password_hash; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.users.password_hash IS 'A bcrypt or argon2 hash of the password (at least 60 characters, known prefix); never the password.';
+
+--
+-- Name: COLUMN users.is_active; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.users.is_active IS 'False blocks sign-in without deleting the user''s data.';
+
+--
+-- Name: COLUMN users.theme; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.users.theme IS 'Colour theme: light, dark or system.';
+
+--
+-- Name: COLUMN users.last_login_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.users.last_login_at IS 'When the user last signed in; null if never.';
+
+--
+-- Name: COLUMN users.created_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.users.created_at IS 'When the user signed up; never changes.';
+
+--
+-- Name: COLUMN users.updated_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.users.updated_at IS 'When the row last changed; maintained by trigger, strictly increasing.';
+
+--
+-- Name: CONSTRAINT users_email_format_check ON users; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT users_email_format_check ON app.users IS 'The address has one @, no spaces, and a dotted domain.';
+
+--
+-- Name: CONSTRAINT users_email_length_check ON users; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT users_email_length_check ON app.users IS 'At most 254 characters (the SMTP limit).';
+
+--
+-- Name: CONSTRAINT users_name_length_check ON users; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT users_name_length_check ON app.users IS 'At most 255 characters.';
+
+--
+-- Name: CONSTRAINT users_password_hash_format_check ON users; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT users_password_hash_format_check ON app.users IS 'Starts with a bcrypt ($2a$, $2b$, $2y$) or argon2 ($argon2id$, $argon2i$, $argon2d$) prefix.';
+
+--
+-- Name: CONSTRAINT users_password_hash_length_check ON users; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT users_password_hash_length_check ON app.users IS 'At least 60 characters: shorter is not a bcrypt or argon2 hash.';
+
+--
+-- Name: CONSTRAINT users_password_hash_max_length_check ON users; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT users_password_hash_max_length_check ON app.users IS 'At most 255 characters: a hash, never a blob.';
 
 --
 -- Name: project_invitations project_invitations_pkey; Type: CONSTRAINT; Schema: app; Owner: -
@@ -3190,6 +3241,20 @@ GRANT ALL ON FUNCTION app_private.current_user_project_ids() TO todo_app;
 GRANT ALL ON FUNCTION app_private.current_user_project_ids() TO todo_readonly;
 
 --
+-- Name: FUNCTION existing_project_ids(ids uuid[]); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.existing_project_ids(ids uuid[]) FROM PUBLIC;
+
+--
+-- Name: FUNCTION member_profile(member uuid, OUT name text, OUT email public.citext); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.member_profile(member uuid, OUT name text, OUT email public.citext) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_private.member_profile(member uuid, OUT name text, OUT email public.citext) TO todo_app;
+GRANT ALL ON FUNCTION app_private.member_profile(member uuid, OUT name text, OUT email public.citext) TO todo_readonly;
+
+--
 -- Name: FUNCTION purge_deleted_tasks(deleted_before timestamp with time zone, batch_size integer); Type: ACL; Schema: app_private; Owner: -
 --
 
@@ -3324,80 +3389,6 @@ GRANT UPDATE(role) ON TABLE app.project_members TO todo_app;
 --
 
 GRANT SELECT(created_at) ON TABLE app.project_members TO todo_auth;
-
---
--- Name: TABLE users; Type: ACL; Schema: app; Owner: -
---
-
-GRANT DELETE ON TABLE app.users TO todo_app;
-
---
--- Name: COLUMN users.id; Type: ACL; Schema: app; Owner: -
---
-
-GRANT SELECT(id) ON TABLE app.users TO todo_app;
-GRANT SELECT(id) ON TABLE app.users TO todo_readonly;
-GRANT SELECT(id) ON TABLE app.users TO todo_auth;
-
---
--- Name: COLUMN users.email; Type: ACL; Schema: app; Owner: -
---
-
-GRANT SELECT(email),UPDATE(email) ON TABLE app.users TO todo_app;
-GRANT SELECT(email) ON TABLE app.users TO todo_readonly;
-GRANT SELECT(email),INSERT(email) ON TABLE app.users TO todo_auth;
-
---
--- Name: COLUMN users.name; Type: ACL; Schema: app; Owner: -
---
-
-GRANT SELECT(name),UPDATE(name) ON TABLE app.users TO todo_app;
-GRANT SELECT(name) ON TABLE app.users TO todo_readonly;
-GRANT SELECT(name),INSERT(name) ON TABLE app.users TO todo_auth;
-
---
--- Name: COLUMN users.password_hash; Type: ACL; Schema: app; Owner: -
---
-
-GRANT UPDATE(password_hash) ON TABLE app.users TO todo_app;
-GRANT SELECT(password_hash),INSERT(password_hash) ON TABLE app.users TO todo_auth;
-
---
--- Name: COLUMN users.is_active; Type: ACL; Schema: app; Owner: -
---
-
-GRANT SELECT(is_active) ON TABLE app.users TO todo_app;
-GRANT SELECT(is_active) ON TABLE app.users TO todo_readonly;
-GRANT SELECT(is_active) ON TABLE app.users TO todo_auth;
-
---
--- Name: COLUMN users.theme; Type: ACL; Schema: app; Owner: -
---
-
-GRANT SELECT(theme),UPDATE(theme) ON TABLE app.users TO todo_app;
-GRANT SELECT(theme) ON TABLE app.users TO todo_readonly;
-
---
--- Name: COLUMN users.last_login_at; Type: ACL; Schema: app; Owner: -
---
-
-GRANT SELECT(last_login_at) ON TABLE app.users TO todo_app;
-GRANT SELECT(last_login_at) ON TABLE app.users TO todo_readonly;
-GRANT UPDATE(last_login_at) ON TABLE app.users TO todo_auth;
-
---
--- Name: COLUMN users.created_at; Type: ACL; Schema: app; Owner: -
---
-
-GRANT SELECT(created_at) ON TABLE app.users TO todo_app;
-GRANT SELECT(created_at) ON TABLE app.users TO todo_readonly;
-
---
--- Name: COLUMN users.updated_at; Type: ACL; Schema: app; Owner: -
---
-
-GRANT SELECT(updated_at) ON TABLE app.users TO todo_app;
-GRANT SELECT(updated_at) ON TABLE app.users TO todo_readonly;
 
 --
 -- Name: TABLE project_member_profiles; Type: ACL; Schema: app; Owner: -
@@ -3575,6 +3566,80 @@ GRANT INSERT(assignee_id),UPDATE(assignee_id) ON TABLE app.tasks TO todo_app;
 
 GRANT SELECT ON TABLE app.tasks_archive TO todo_app;
 GRANT SELECT ON TABLE app.tasks_archive TO todo_readonly;
+
+--
+-- Name: TABLE users; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT DELETE ON TABLE app.users TO todo_app;
+
+--
+-- Name: COLUMN users.id; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(id) ON TABLE app.users TO todo_app;
+GRANT SELECT(id) ON TABLE app.users TO todo_readonly;
+GRANT SELECT(id) ON TABLE app.users TO todo_auth;
+
+--
+-- Name: COLUMN users.email; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(email),UPDATE(email) ON TABLE app.users TO todo_app;
+GRANT SELECT(email) ON TABLE app.users TO todo_readonly;
+GRANT SELECT(email),INSERT(email) ON TABLE app.users TO todo_auth;
+
+--
+-- Name: COLUMN users.name; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(name),UPDATE(name) ON TABLE app.users TO todo_app;
+GRANT SELECT(name) ON TABLE app.users TO todo_readonly;
+GRANT SELECT(name),INSERT(name) ON TABLE app.users TO todo_auth;
+
+--
+-- Name: COLUMN users.password_hash; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT UPDATE(password_hash) ON TABLE app.users TO todo_app;
+GRANT SELECT(password_hash),INSERT(password_hash) ON TABLE app.users TO todo_auth;
+
+--
+-- Name: COLUMN users.is_active; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(is_active) ON TABLE app.users TO todo_app;
+GRANT SELECT(is_active) ON TABLE app.users TO todo_readonly;
+GRANT SELECT(is_active) ON TABLE app.users TO todo_auth;
+
+--
+-- Name: COLUMN users.theme; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(theme),UPDATE(theme) ON TABLE app.users TO todo_app;
+GRANT SELECT(theme) ON TABLE app.users TO todo_readonly;
+
+--
+-- Name: COLUMN users.last_login_at; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(last_login_at) ON TABLE app.users TO todo_app;
+GRANT SELECT(last_login_at) ON TABLE app.users TO todo_readonly;
+GRANT UPDATE(last_login_at) ON TABLE app.users TO todo_auth;
+
+--
+-- Name: COLUMN users.created_at; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(created_at) ON TABLE app.users TO todo_app;
+GRANT SELECT(created_at) ON TABLE app.users TO todo_readonly;
+
+--
+-- Name: COLUMN users.updated_at; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(updated_at) ON TABLE app.users TO todo_app;
+GRANT SELECT(updated_at) ON TABLE app.users TO todo_readonly;
 
 --
 -- PostgreSQL database dump complete

@@ -59,3 +59,41 @@ def test_a_statement_that_changes_the_identity_on_the_way_cannot_forge_the_actor
     _run(conn, statement.format(after="set_config('app.user_id', %(ann)s, true)"), params)
     actors = db.execute("select distinct actor_id::text from app.task_events where id > %s", [before]).fetchall()
     assert actors == [(params["ann"],)]
+
+
+def _nest(conn, statement: str, params: dict) -> None:
+    """Put ``statement`` one trigger deep: a pg_temp table with a pg_temp trigger function, which any login may
+    create. The history trigger used to check only statements at trigger depth 1."""
+    literal = statement % {key: f"'{value}'" for key, value in params.items()}
+    conn.execute("create temporary table if not exists nest (x int)")
+    conn.execute(f"""
+        create or replace function pg_temp.nested() returns trigger language plpgsql as $f$
+        begin
+          perform pg_catalog.set_config('app.user_id', '{params["ann"]}', true);
+          execute $s${literal}$s$;
+          return null;
+        end $f$""")
+    conn.execute("drop trigger if exists nested on pg_temp.nest")
+    conn.execute("create trigger nested after insert on pg_temp.nest for each statement "
+                 "execute function pg_temp.nested()")
+    conn.commit()
+
+
+@pytest.mark.parametrize("forgery", FORGERIES)
+def test_the_same_statement_nested_in_a_trigger_of_the_logins_own_cannot_forge_or_drop_history(app, forgery):
+    conn, db, params = app
+    statement, value = FORGERIES[forgery]
+    before = db.execute("select count(*) from app.task_events").fetchone()[0]
+    tasks = db.execute("select count(*) from app.tasks").fetchone()[0]
+    _nest(conn, statement.format(after=f"set_config('app.user_id', {value}, true)"), params)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        with conn.transaction():
+            conn.execute("insert into pg_temp.nest values (1)")
+    assert db.execute("select count(*) from app.task_events").fetchone()[0] == before
+    assert db.execute("select count(*) from app.tasks").fetchone()[0] == tasks
+    # The boundary: nested, with the identity left as it is, the statement runs and records ann.
+    _nest(conn, statement.format(after="set_config('app.user_id', %(ann)s, true)"), params)
+    with conn.transaction():
+        conn.execute("insert into pg_temp.nest values (1)")
+    actors = db.execute("select distinct actor_id::text from app.task_events where id > %s", [before]).fetchall()
+    assert actors == [(params["ann"],)]

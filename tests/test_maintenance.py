@@ -234,3 +234,23 @@ def test_a_shared_projects_archived_tasks_stay_visible_to_its_members_and_no_one
     for user, sees in ((ann, {task}), (bob, {task}), (carol, set())):
         with acting_as(postgresql, "todo_app", user) as conn:
             assert _ids(conn, "tasks_archive") == sees
+
+
+def test_purge_deletes_a_binned_task_whose_creator_has_deleted_their_account(postgresql):
+    """user_id is NULL then (the task stays in its project); the batch must still delete it, or purge would
+    count it again in every batch and never end."""
+    ann, dave = new_user(postgresql), new_user(postgresql)
+    project = postgresql.execute(
+        "insert into app.projects (owner_id, name) values (%s, 'Household') returning id", [ann]
+    ).fetchone()[0]
+    postgresql.execute("insert into app.project_members (project_id, user_id, role) values (%s, %s, 'editor')",
+                       [project, dave])
+    task = _binned(postgresql, dave, 40)
+    postgresql.execute("update app.tasks set project_id = %s where id = %s", [project, task])
+    kept = _binned(postgresql, ann, 1)  # the boundary: in the bin for less than the cutoff
+    postgresql.execute("delete from app.users where id = %s", [dave])
+    assert postgresql.execute("select user_id from app.tasks where id = %s", [task]).fetchone() == (None,)
+    postgresql.commit()
+    outcome = maintain.run(db_url(postgresql), "purge", 30 * DAY, batch_size=5, echo=lambda *_: None)
+    assert (outcome.tasks, outcome.batches) == (1, 1)
+    assert kept in _ids(postgresql, "tasks") and task not in _ids(postgresql, "tasks")

@@ -751,14 +751,17 @@ def test_only_the_user_the_invitation_names_accepts_it_and_an_unknown_id_is_refu
 
 def test_an_expired_invitation_cannot_be_accepted(db, cast):
     accept = "select app.accept_invitation(%s)"
-    db.execute("update app.project_invitations set created_at = now() - interval '8 days', expires_at = now() "
-               "where id = %s", [cast.invitation])
+    # Expiry is judged by the clock, not the transaction's start: one that expires while a transaction is
+    # open (here, a millisecond after the clock read below) cannot be accepted in it.
+    db.execute("update app.project_invitations set created_at = now() - interval '8 days', "
+               "expires_at = clock_timestamp() + interval '1 millisecond' where id = %s", [cast.invitation])
+    db.execute("select pg_sleep(0.01)")
     with _as(db, cast.invitee):
         with refused(db, "42501"):
             db.execute(accept, [cast.invitation])
-    # The boundary: a moment before it expires (now() is the transaction's start, for both).
-    db.execute("update app.project_invitations set expires_at = now() + interval '1 millisecond' where id = %s",
-               [cast.invitation])
+    # The boundary: a minute before it expires.
+    db.execute("update app.project_invitations set expires_at = clock_timestamp() + interval '1 minute' "
+               "where id = %s", [cast.invitation])
     with _as(db, cast.invitee):
         db.execute(accept, [cast.invitation])
 
