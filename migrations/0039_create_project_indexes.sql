@@ -9,11 +9,12 @@
 
   - tasks_project_id_due_at_open_idx, tasks_project_id_undated_open_idx:
     open tasks by due date, undated last; overdue.
-  - tasks_project_id_status_created_at_live_idx: tasks by status, newest first.
-  - tasks_project_id_status_live_idx: counts per status.
+  - tasks_project_id_status_created_at_live_idx: tasks by status, newest first,
+    and counts per status (index-only).
   - tasks_project_id_deleted_at_bin_idx: the bin.
-  - tasks_assignee_id_due_at_open_idx: tasks assigned to me, by due date;
-    also the foreign key's lookup when a member leaves (project_id, assignee_id).
+  - tasks_assignee_id_due_at_open_idx: tasks assigned to me, by due date.
+  - tasks_project_id_assignee_id_idx: the foreign keys' lookups when a project
+    is deleted and when a member leaves (project_id, assignee_id).
   - task_tags_task_id_idx: the foreign key to tasks (a task's links go with it).
   - task_events_project_id_task_id_idx: a task's history in order, and the
     foreign key to projects; task_events_actor_id_idx the one to users.
@@ -69,12 +70,13 @@ comment on index app.tasks_assignee_id_due_at_open_idx is 'Serves the tasks-assi
 
 drop index concurrently if exists app.tasks_project_id_assignee_id_idx;
 
+-- Not partial: it is also the one index the cascade from deleting a project can use (every other index led
+-- by project_id leaves rows out).
 -- squawk-ignore prefer-robust-stmts
-create index concurrently tasks_project_id_assignee_id_idx on app.tasks (project_id, assignee_id)
-where assignee_id is not null;
+create index concurrently tasks_project_id_assignee_id_idx on app.tasks (project_id, assignee_id);
 
 comment on index app.tasks_project_id_assignee_id_idx is
-'Serves the foreign key to project_members (clearing the assignee when a member leaves).';
+'Serves the foreign keys to projects (deleting a project) and to project_members (clearing a leaver''s tasks).';
 
 drop index concurrently if exists app.task_tags_task_id_idx;
 

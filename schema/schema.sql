@@ -2115,13 +2115,13 @@ COMMENT ON INDEX app.tasks_deleted_at_purge_idx IS 'Serves `tooling maintain pur
 -- Name: tasks_project_id_assignee_id_idx; Type: INDEX; Schema: app; Owner: -
 --
 
-CREATE INDEX tasks_project_id_assignee_id_idx ON app.tasks USING btree (project_id, assignee_id) WHERE (assignee_id IS NOT NULL);
+CREATE INDEX tasks_project_id_assignee_id_idx ON app.tasks USING btree (project_id, assignee_id);
 
 --
 -- Name: INDEX tasks_project_id_assignee_id_idx; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON INDEX app.tasks_project_id_assignee_id_idx IS 'Serves the foreign key to project_members (clearing the assignee when a member leaves).';
+COMMENT ON INDEX app.tasks_project_id_assignee_id_idx IS 'Serves the foreign keys to projects (deleting a project) and to project_members (clearing a leaver''s tasks).';
 
 --
 -- Name: tasks_project_id_deleted_at_bin_idx; Type: INDEX; Schema: app; Owner: -

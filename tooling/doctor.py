@@ -221,7 +221,13 @@ def _foreign_key_indexes(conn: psycopg.Connection) -> list[Line]:
             select from pg_index i
             where i.indrelid = con.conrelid
               and (i.indkey::int2[])[0:cardinality(con.conkey) - 1] @> con.conkey
-              and (i.indkey::int2[])[0:cardinality(con.conkey) - 1] <@ con.conkey)
+              and (i.indkey::int2[])[0:cardinality(con.conkey) - 1] <@ con.conkey
+              -- A partial index serves the key's lookups (`where col = $1`) only if they imply its predicate:
+              -- none, or `col IS NOT NULL` on one of the key's own columns.
+              and (i.indpred is null or exists (
+                select from unnest(con.conkey) as k(attnum)
+                join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.attnum
+                where pg_get_expr(i.indpred, i.indrelid) = '(' || quote_ident(a.attname) || ' IS NOT NULL)')))
         order by 1, 2""",
         [list(SCHEMAS)],
     ).fetchall()
