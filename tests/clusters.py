@@ -34,6 +34,17 @@ def available_binaries() -> dict[str, Path]:
     return found
 
 
+def binaries_for_this_run() -> dict[str, Path]:
+    """The scratch clusters a run of the suite starts: Debian 15's where the suite runs against a server in
+    TEST_DATABASE_URL (CI's second pass), the embedded 18 otherwise: each major is started once per CI run, not
+    once per pass. TODODB_ALL_CLUSTERS=1 starts every major the machine has."""
+    found = available_binaries()
+    if os.environ.get("TODODB_ALL_CLUSTERS"):
+        return found
+    wanted = "Debian 15" if os.environ.get("TEST_DATABASE_URL") and "Debian 15" in found else "embedded 18"
+    return {wanted: found[wanted]}
+
+
 @dataclass(frozen=True)
 class Cluster:
     socket_dir: Path

@@ -119,7 +119,7 @@ def _make_owner(admin: psycopg.Connection, name: str, password: str, dbname: str
     admin.execute(sql.SQL("create database {} owner {}").format(sql.Identifier(dbname), sql.Identifier(name)))
 
 
-@pytest.mark.parametrize("label", clusters.available_binaries())
+@pytest.mark.parametrize("label", clusters.binaries_for_this_run())
 def test_an_ordinary_owner_runs_everything_where_the_roles_do_not_exist_yet(label):
     with clusters.scratch_cluster(clusters.available_binaries()[label]) as cluster:
         with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
