@@ -182,7 +182,7 @@ class ProjectMembersRow:
 
     id: uuid.UUID
     name: str | None
-    email: str
+    email: str | None
     role: ProjectRole
 
 
