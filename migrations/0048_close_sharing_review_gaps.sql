@@ -24,6 +24,10 @@
     which the planner never inlines, for co-members only.
   - app.accept_invitation compared expires_at with now(), the transaction's
     start: a transaction begun before expiry could accept after it.
+  - The archive job's deletes leave no hard_deleted event when it says so
+    (tododb.archive_job, honoured only for a session that bypasses row-level
+    security): the trigger's own look for the task in the archive runs under
+    the owner's row-level security, blind without the creator's identity.
 */
 set local lock_timeout = '5s';
 set local statement_timeout = '30s';
@@ -47,6 +51,11 @@ begin
   -- The retention job acts for nobody: its events carry no actor.
   if privileged and pg_catalog.current_setting('tododb.retention_job', true) = 'on' then
     actor := null;
+  end if;
+  -- The archive job moves tasks, it does not delete them: no hard_deleted events (0049 sets the switch; like
+  -- retention's, it counts only for a session that bypasses row-level security).
+  if tg_op = 'DELETE' and privileged and pg_catalog.current_setting('tododb.archive_job', true) = 'on' then
+    return null;
   end if;
   -- History is written only for tasks in projects the identity in force may edit, as task_events' insert
   -- policy demands when the schema owner is not a superuser: a statement that changes app.user_id while it

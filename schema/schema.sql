@@ -351,44 +351,38 @@ CREATE FUNCTION app_private.archive_completed_tasks(completed_before timestamp w
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
-  batch record;
-  moved integer := 0;
+  ids pg_catalog.uuid[];
 begin
-  for batch in
-    select c.user_id, array_agg(c.id) as ids
-    from (
-      select t.user_id, t.id
-      from app.tasks as t
-      where
-        t.status = 'completed'
-        and t.completed_at < completed_before
-        and t.deleted_at is null
-        and t.user_id is not null
-      order by t.completed_at, t.id
-      limit batch_size
-      for update skip locked
-    ) as c
-    group by c.user_id
-  loop
-    perform pg_catalog.set_config('app.user_id', batch.user_id::pg_catalog.text, true);
-    insert into app.tasks_archive (
-      id, user_id, project_id, title, description, status, priority, due_at, completed_at, estimated_hours,
-      deleted_at, created_at, updated_at
-    )
-    select
-      t.id, t.user_id, t.project_id, t.title, t.description, t.status, t.priority, t.due_at, t.completed_at,
-      t.estimated_hours, t.deleted_at, t.created_at, t.updated_at
+  select pg_catalog.array_agg(c.id) into ids
+  from (
+    select t.id
     from app.tasks as t
-    where t.user_id = batch.user_id and t.id = any(batch.ids);
-    insert into app.task_tags_archive (user_id, task_id, tag_id, created_at)
-    select tt.user_id, tt.task_id, tt.tag_id, tt.created_at
-    from app.task_tags as tt
-    where tt.user_id = batch.user_id and tt.task_id = any(batch.ids);
-    delete from app.tasks as t where t.user_id = batch.user_id and t.id = any(batch.ids);
-    moved := moved + pg_catalog.cardinality(batch.ids);
-  end loop;
-  perform pg_catalog.set_config('app.user_id', '', true);
-  return moved;
+    where t.status = 'completed' and t.completed_at < completed_before and t.deleted_at is null
+    order by t.completed_at, t.id
+    limit batch_size
+    for update skip locked
+  ) as c;
+  if ids is null then
+    return 0;
+  end if;
+  -- Moved, not deleted: the history trigger writes no hard_deleted event for these (0048).
+  perform pg_catalog.set_config('tododb.archive_job', 'on', true);
+  insert into app.tasks_archive (
+    id, user_id, project_id, title, description, status, priority, due_at, completed_at, estimated_hours,
+    deleted_at, created_at, updated_at
+  )
+  select
+    t.id, t.user_id, t.project_id, t.title, t.description, t.status, t.priority, t.due_at, t.completed_at,
+    t.estimated_hours, t.deleted_at, t.created_at, t.updated_at
+  from app.tasks as t
+  where t.id = any(ids);
+  insert into app.task_tags_archive (user_id, task_id, tag_id, created_at)
+  select tt.user_id, tt.task_id, tt.tag_id, tt.created_at
+  from app.task_tags as tt
+  where tt.task_id = any(ids);
+  delete from app.tasks as t where t.id = any(ids);
+  perform pg_catalog.set_config('tododb.archive_job', '', true);
+  return pg_catalog.cardinality(ids);
 end;
 $$;
 
@@ -720,6 +714,11 @@ begin
   -- The retention job acts for nobody: its events carry no actor.
   if privileged and pg_catalog.current_setting('tododb.retention_job', true) = 'on' then
     actor := null;
+  end if;
+  -- The archive job moves tasks, it does not delete them: no hard_deleted events (0049 sets the switch; like
+  -- retention's, it counts only for a session that bypasses row-level security).
+  if tg_op = 'DELETE' and privileged and pg_catalog.current_setting('tododb.archive_job', true) = 'on' then
+    return null;
   end if;
   -- History is written only for tasks in projects the identity in force may edit, as task_events' insert
   -- policy demands when the schema owner is not a superuser: a statement that changes app.user_id while it
@@ -1349,13 +1348,13 @@ COMMENT ON TABLE app.task_tags_archive IS 'The tag links of archived tasks, move
 -- Name: COLUMN task_tags_archive.user_id; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON COLUMN app.task_tags_archive.user_id IS 'The owner of both the archived task and the tag.';
+COMMENT ON COLUMN app.task_tags_archive.user_id IS 'The tagger: the link and the tag are theirs, the task may be shared.';
 
 --
 -- Name: COLUMN task_tags_archive.task_id; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON COLUMN app.task_tags_archive.task_id IS 'The archived task (same owner, by key).';
+COMMENT ON COLUMN app.task_tags_archive.task_id IS 'The archived task.';
 
 --
 -- Name: COLUMN task_tags_archive.tag_id; Type: COMMENT; Schema: app; Owner: -
@@ -1540,7 +1539,7 @@ COMMENT ON CONSTRAINT tasks_title_not_blank_check ON app.tasks IS 'At least one 
 
 CREATE TABLE app.tasks_archive (
     id uuid NOT NULL,
-    user_id uuid NOT NULL,
+    user_id uuid,
     title text NOT NULL,
     description text,
     status app.task_status NOT NULL,
@@ -1576,7 +1575,7 @@ COMMENT ON COLUMN app.tasks_archive.id IS 'The task''s id, unchanged (its histor
 -- Name: COLUMN tasks_archive.user_id; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON COLUMN app.tasks_archive.user_id IS 'The owner; deleting the user deletes the archived task.';
+COMMENT ON COLUMN app.tasks_archive.user_id IS 'Who created the task; NULL once that user is deleted.';
 
 --
 -- Name: COLUMN tasks_archive.title; Type: COMMENT; Schema: app; Owner: -
@@ -2026,6 +2025,18 @@ CREATE INDEX task_events_user_id_task_id_idx ON app.task_events USING btree (use
 --
 
 COMMENT ON INDEX app.task_events_user_id_task_id_idx IS 'Serves a task''s history (in order) and the foreign key to users.';
+
+--
+-- Name: task_tags_archive_task_id_idx; Type: INDEX; Schema: app; Owner: -
+--
+
+CREATE INDEX task_tags_archive_task_id_idx ON app.task_tags_archive USING btree (task_id);
+
+--
+-- Name: INDEX task_tags_archive_task_id_idx; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON INDEX app.task_tags_archive_task_id_idx IS 'Serves the foreign key to tasks_archive (deleting an archived task removes its links).';
 
 --
 -- Name: task_tags_archive_user_id_tag_id_idx; Type: INDEX; Schema: app; Owner: -
@@ -2481,6 +2492,19 @@ ALTER TABLE ONLY app.task_events
 COMMENT ON CONSTRAINT task_events_user_id_fkey ON app.task_events IS 'The task''s creator; deleting that user keeps the history (user_id NULL).';
 
 --
+-- Name: task_tags_archive task_tags_archive_task_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.task_tags_archive
+    ADD CONSTRAINT task_tags_archive_task_id_fkey FOREIGN KEY (task_id) REFERENCES app.tasks_archive(id) ON DELETE CASCADE;
+
+--
+-- Name: CONSTRAINT task_tags_archive_task_id_fkey ON task_tags_archive; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON CONSTRAINT task_tags_archive_task_id_fkey ON app.task_tags_archive IS 'The archived task exists; deleting it removes its links.';
+
+--
 -- Name: task_tags_archive task_tags_archive_user_id_tag_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
 --
 
@@ -2492,19 +2516,6 @@ ALTER TABLE ONLY app.task_tags_archive
 --
 
 COMMENT ON CONSTRAINT task_tags_archive_user_id_tag_id_fkey ON app.task_tags_archive IS 'The tag exists and belongs to the link''s user; deleting the tag deletes the link.';
-
---
--- Name: task_tags_archive task_tags_archive_user_id_task_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
---
-
-ALTER TABLE ONLY app.task_tags_archive
-    ADD CONSTRAINT task_tags_archive_user_id_task_id_fkey FOREIGN KEY (user_id, task_id) REFERENCES app.tasks_archive(user_id, id) ON DELETE CASCADE;
-
---
--- Name: CONSTRAINT task_tags_archive_user_id_task_id_fkey ON task_tags_archive; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON CONSTRAINT task_tags_archive_user_id_task_id_fkey ON app.task_tags_archive IS 'The archived task exists and belongs to the link''s user.';
 
 --
 -- Name: task_tags task_tags_task_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
@@ -2550,13 +2561,13 @@ COMMENT ON CONSTRAINT tasks_archive_project_id_fkey ON app.tasks_archive IS 'The
 --
 
 ALTER TABLE ONLY app.tasks_archive
-    ADD CONSTRAINT tasks_archive_user_id_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE CASCADE;
+    ADD CONSTRAINT tasks_archive_user_id_fkey FOREIGN KEY (user_id) REFERENCES app.users(id) ON DELETE SET NULL;
 
 --
 -- Name: CONSTRAINT tasks_archive_user_id_fkey ON tasks_archive; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON CONSTRAINT tasks_archive_user_id_fkey ON app.tasks_archive IS 'The owner exists; deleting the user deletes their archived tasks.';
+COMMENT ON CONSTRAINT tasks_archive_user_id_fkey ON app.tasks_archive IS 'The creator; deleting that user keeps the archived task (user_id NULL), unless it goes with a project they own.';
 
 --
 -- Name: tasks tasks_assignee_membership_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -

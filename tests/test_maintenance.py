@@ -254,3 +254,30 @@ def test_purge_deletes_a_binned_task_whose_creator_has_deleted_their_account(pos
     outcome = maintain.run(db_url(postgresql), "purge", 30 * DAY, batch_size=5, echo=lambda *_: None)
     assert (outcome.tasks, outcome.batches) == (1, 1)
     assert kept in _ids(postgresql, "tasks") and task not in _ids(postgresql, "tasks")
+
+
+def test_the_archive_keeps_every_members_links_and_a_leavers_work(postgresql):
+    """A shared task goes into the archive with every member's tag on it, and stays there for the project when
+    its creator deletes their account (user_id NULL), as it would have stayed among the live tasks."""
+    ann, dave = new_user(postgresql), new_user(postgresql)
+    project = postgresql.execute(
+        "insert into app.projects (owner_id, name) values (%s, 'Household') returning id", [ann]
+    ).fetchone()[0]
+    postgresql.execute("insert into app.project_members (project_id, user_id, role) values (%s, %s, 'editor')",
+                       [project, dave])
+    task = _completed(postgresql, dave, 400)
+    postgresql.execute("update app.tasks set project_id = %s where id = %s", [project, task])
+    for user in (ann, dave):  # both tag dave's task, each with a tag of their own
+        postgresql.execute("insert into app.task_tags (user_id, task_id, tag_id) values (%s, %s, %s)",
+                           [user, task, new_tag(postgresql, user)])
+    postgresql.commit()
+    maintain.run(db_url(postgresql), "archive", 365 * DAY, echo=lambda *_: None)
+    assert postgresql.execute("select count(*) from app.task_tags_archive where task_id = %s",
+                              [task]).fetchone() == (2,)
+    postgresql.execute("delete from app.users where id = %s", [dave])
+    postgresql.commit()
+    assert postgresql.execute("select user_id, project_id from app.tasks_archive where id = %s",
+                              [task]).fetchone() == (None, project)
+    with acting_as(postgresql, "todo_app", ann) as conn:
+        assert _ids(conn, "tasks_archive") == {task}
+        assert conn.execute("select count(*) from app.task_tags_archive").fetchone() == (1,)  # her own link only
