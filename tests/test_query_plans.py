@@ -261,7 +261,8 @@ def test_upcoming_for_a_member_of_200_projects_merges_per_project_ranges(big_db,
     (per_project,) = [n for n in _nodes(firsts) if n["Node Type"] == "Limit"]
     assert per_project["Actual Loops"] == memberships, shown  # a Limit per project, one pass
     scans = [n for n in _nodes(per_project) if n.get("Index Name") == "tasks_project_id_due_at_open_idx"]
-    assert scans and all(n["Actual Rows"] <= 3 for n in scans), shown
+    # Three keys per project; PostgreSQL 15's WindowAgg (row_number) reads one row ahead of its Limit.
+    assert scans and all(n["Actual Rows"] <= 4 for n in scans), shown
     rest = [n for n in nodes if n["Node Type"] == "Limit" and n.get("Actual Loops", 0) and n is not per_project
             and any(c.get("Index Name") == "tasks_project_id_due_at_open_idx" for c in _nodes(n))]
     read_on = sum(n["Actual Loops"] for n in rest)
