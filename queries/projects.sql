@@ -79,6 +79,9 @@ limit :page_size::integer;
 --    page_size keys before it are already known;
 -- 3. rest: only the projects whose 3rd key comes before the bound can hold more of the page (at most
 --    page_size / 3 of them): their keys after that 3rd one, up to the bound, stopping at page_size.
+--    The bound is an index condition, so each of those reads stops at it (with fewer than page_size
+--    keys in firsts there is no bound: limit_key is then past every key). As a join filter it let
+--    a project read on to its last task: 1,116 keys instead of 27 for the user in 200 projects.
 -- The page is the first page_size of firsts and rest, fetched by tasks_pkey.
 -- Served by project_members_user_id_idx, tasks_project_id_due_at_open_idx and tasks_pkey.
 with
@@ -124,11 +127,18 @@ bound as materialized (
     offset (:page_size::integer - 1)
 ),
 
+limit_key as materialized (
+  select
+    coalesce((select b.due_at from bound as b), 'infinity'::timestamptz) as due_at,
+    coalesce((select b.id from bound as b), 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid) as id
+),
+
 rest as (
   select
     r.due_at,
     r.id
   from firsts as third
+  cross join limit_key as b
   cross join
     lateral (
       select
@@ -141,19 +151,13 @@ rest as (
         and t.status <> 'completed'
         and t.due_at is not null
         and (t.due_at, t.id) > (third.due_at, third.id)
-        and not exists (
-          select from bound as b
-          where (t.due_at, t.id) > (b.due_at, b.id)
-        )
+        and (t.due_at, t.id) <= (b.due_at, b.id)
       order by t.due_at, t.id
       limit :page_size::integer
     ) as r
   where
     third.n = 3
-    and not exists (
-      select from bound as b
-      where (third.due_at, third.id) >= (b.due_at, b.id)
-    )
+    and (third.due_at, third.id) < (b.due_at, b.id)
 )
 
 select

@@ -522,9 +522,12 @@ def project_open_tasks(
 ) -> list[ProjectOpenTasksRow]:
     """One project's open (not completed, not deleted) tasks by due date, undated last, id as tie-breaker; nothing for
     a project the user is not in. Cursor: the last row's (due_at, id); an undated last row passes due_at null. First
-    page: after_due_at = '-infinity', after_id = '00000000-0000-0000-0000-000000000000'. The keys in order from the
-    index (index-only, stopping at page_size), then those rows. Served by tasks_project_id_due_at_open_idx (dated
-    rows after the cursor), tasks_project_id_undated_open_idx (then the undated ones) and tasks_pkey.
+    page: after_due_at = '-infinity', after_id = '00000000-0000-0000-0000-000000000000'. One range of one index per
+    part, read in order and stopping at page_size: the rows come straight from it (one project needs no merge of
+    keys first, unlike the lists across projects). Measured at 2,000,000 tasks, a page of 50 as a member: about 90
+    us, against 360 us when the keys were read first and the rows fetched by tasks_pkey (four reads of app.tasks,
+    each with its policy). Served by tasks_project_id_due_at_open_idx (dated rows after the cursor), then
+    tasks_project_id_undated_open_idx (the undated ones).
     """
     rows = QUERIES.project_open_tasks(
         conn,
@@ -695,9 +698,11 @@ def upcoming_tasks(
     per project: 1. firsts: each project's first 3 keys after the cursor (index-only, a Limit per project); 2.
     bound: the page_size-th smallest of those. No row after it can be on the page, because page_size keys before it
     are already known; 3. rest: only the projects whose 3rd key comes before the bound can hold more of the page (at
-    most page_size / 3 of them): their keys after that 3rd one, up to the bound, stopping at page_size. The page is
-    the first page_size of firsts and rest, fetched by tasks_pkey. Served by project_members_user_id_idx,
-    tasks_project_id_due_at_open_idx and tasks_pkey.
+    most page_size / 3 of them): their keys after that 3rd one, up to the bound, stopping at page_size. The bound is
+    an index condition, so each of those reads stops at it (with fewer than page_size keys in firsts there is no
+    bound: limit_key is then past every key). As a join filter it let a project read on to its last task: 1,116 keys
+    instead of 27 for the user in 200 projects. The page is the first page_size of firsts and rest, fetched by
+    tasks_pkey. Served by project_members_user_id_idx, tasks_project_id_due_at_open_idx and tasks_pkey.
     """
     rows = QUERIES.upcoming_tasks(conn, after_due_at=after_due_at, after_id=after_id, page_size=page_size)
     return [UpcomingTasksRow(*row) for row in rows]
