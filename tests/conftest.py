@@ -14,6 +14,10 @@ each test (``CREATE DATABASE ... TEMPLATE``: cheap):
 * ``empty_db``: nothing applied, for the migration and CLI tests that drive
   the runner themselves.
 
+Where the server is local, the templates (and so every clone) live in a
+tablespace on tmpfs (tests/ram_tablespace.py): cloning is most of the suite's
+time on a disk.
+
 Every fixture connection is the server's superuser.
 """
 
@@ -23,7 +27,7 @@ import psycopg
 import pytest
 from pytest_postgresql import factories
 
-from tests import owners
+from tests import owners, ram_tablespace
 from tests.support import MIGRATIONS_DIR, PARAMS
 from tooling import migrate
 
@@ -41,6 +45,20 @@ def apply_all_migrations_as_owner(host, port, user, dbname, password=None, **_ig
     migrate.apply_pending(url, MIGRATIONS_DIR, echo=lambda *_: None)
 
 
+def move_to_ram_tablespace(host, port, user, dbname, password=None, **_ignored) -> None:
+    """pytest-postgresql loader, last: move the loaded template into the RAM tablespace where there is one."""
+    with psycopg.connect(PARAMS.url(PARAMS.maintenance_dbname), autocommit=True) as admin:
+        ram_tablespace.move_database(admin, dbname)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ram_tablespace_dropped_at_the_end():
+    """Set up first, so torn down last: after pytest-postgresql has dropped the templates."""
+    yield
+    with psycopg.connect(PARAMS.url(PARAMS.maintenance_dbname), autocommit=True) as admin:
+        ram_tablespace.drop(admin)
+
+
 _server = dict(
     host=PARAMS.host,
     port=PARAMS.port,
@@ -49,10 +67,11 @@ _server = dict(
     maintenance_dbname=PARAMS.maintenance_dbname,
 )
 
-migrated_proc = factories.postgresql_noproc(dbname="tododb_test", load=[apply_all_migrations], **_server)
+migrated_proc = factories.postgresql_noproc(dbname="tododb_test", load=[apply_all_migrations, move_to_ram_tablespace],
+                                          **_server)
 owner_migrated_proc = factories.postgresql_noproc(
-    dbname="tododb_test_owner", load=[apply_all_migrations_as_owner], **_server)
-empty_proc = factories.postgresql_noproc(dbname="tododb_test_empty", **_server)
+    dbname="tododb_test_owner", load=[apply_all_migrations_as_owner, move_to_ram_tablespace], **_server)
+empty_proc = factories.postgresql_noproc(dbname="tododb_test_empty", load=[move_to_ram_tablespace], **_server)
 
 postgresql = factories.postgresql("migrated_proc")
 owner_migrated = factories.postgresql("owner_migrated_proc")
