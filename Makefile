@@ -9,7 +9,9 @@ STAMP := $(VENV)/.installed
 # Variables given on the command line (`make migrate DATABASE_URL=...`) are
 # exported to the recipes by make itself, so the tool sees them.
 
-.PHONY: migrate rollback status psql stop seed health bench schema types backup restore maintain doctor lint test
+.DEFAULT_GOAL := help
+
+.PHONY: help migration migrate rollback status psql stop seed health bench schema types backup restore maintain doctor lint test
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -19,56 +21,63 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[tool,dev]'
 	@touch $@
 
-migrate: $(STAMP)
+help: ## list the targets, one line each
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+migrate: $(STAMP) ## apply pending migrations to the embedded server (or DATABASE_URL), then print the status
 	@$(BIN)/tododb migrate
 
-rollback: $(STAMP)
+rollback: $(STAMP) ## roll back the latest migration (ALL=1: every one)
 	@$(BIN)/tododb rollback $(if $(filter 1 yes true,$(ALL)),--all)
 
-status: $(STAMP)
+status: $(STAMP) ## list applied and pending migrations; check checksums and drift
 	@$(BIN)/tododb status
 
-psql: $(STAMP)
+# NAME=verb_object [KIND=concurrent-index]
+migration: $(STAMP) ## write the next migration pair to fill in: NAME=verb_object [KIND=concurrent-index]
+	@$(BIN)/tododb migration '$(NAME)' $(if $(KIND),--kind '$(KIND)')
+
+psql: $(STAMP) ## open psql on the configured database
 	@$(BIN)/tododb psql
 
-stop: $(STAMP)
+stop: $(STAMP) ## stop the embedded server
 	@$(BIN)/tododb stop
 
-seed: $(STAMP)
+seed: $(STAMP) ## load the development data (alice, bob, carol and a shared project)
 	@$(BIN)/tododb seed
 
-health: $(STAMP)
+health: $(STAMP) ## check the connection: server version and round trip
 	@$(BIN)/tododb health
 
-schema: $(STAMP)
+schema: $(STAMP) ## regenerate schema/schema.sql and schema/README.md from a freshly migrated database
 	@$(BIN)/tododb schema
 
 # tododb/typed.py: typed results for the named queries, from a freshly migrated database (`make test` fails
 # when it is stale, and runs mypy --strict on tododb/ and examples/).
-types: $(STAMP)
+types: $(STAMP) ## regenerate tododb/typed.py from a freshly migrated database
 	@$(BIN)/tododb types
 
 # FILE=path (default: backups/<dbname>-<UTC time>.dump)
-backup: $(STAMP)
+backup: $(STAMP) ## write a pg_dump archive: [FILE=path]
 	@$(BIN)/tododb backup $(if $(FILE),--file '$(FILE)')
 
 # FILE=path (default: the newest in backups/), INTO=dbname (a new database), FORCE=1 (replace a non-empty one)
-restore: $(STAMP)
+restore: $(STAMP) ## restore an archive: [FILE=path] [INTO=dbname] [FORCE=1]
 	@$(BIN)/tododb restore $(if $(FILE),'$(FILE)') $(if $(INTO),--into '$(INTO)') $(if $(filter 1 yes true,$(FORCE)),--force)
 
-doctor: $(STAMP)
+doctor: $(STAMP) ## check the database: version, TLS, migrations, drift, RLS, grants, indexes
 	@$(BIN)/tododb doctor
 
 # JOB=purge|archive AGE=30d|365d [BATCH=1000]
-maintain: $(STAMP)
+maintain: $(STAMP) ## retention jobs: JOB=purge|archive AGE=30d|365d [BATCH=1000]
 	@$(BIN)/tododb maintain '$(JOB)' --older-than '$(AGE)' $(if $(BATCH),--batch-size '$(BATCH)')
 
 # BENCH_TASKS=20000 for a quick run (default 2,000,000).
-bench: $(STAMP)
+bench: $(STAMP) ## benchmark the named queries at 2,000,000 tasks against bench/budgets.toml [BENCH_TASKS=n]
 	@$(BIN)/tododb bench
 
-lint: $(STAMP)
+lint: $(STAMP) ## sqlfluff and squawk on the SQL, and no unfilled migration scaffold
 	@$(BIN)/python -m tooling.lint
 
-test: lint
+test: lint ## make lint, then the whole pytest suite (what CI runs)
 	$(BIN)/pytest

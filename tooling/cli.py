@@ -1,6 +1,6 @@
 """The command line: parse arguments, call the module that does the work.
 
-Mirrors the Makefile (`migrate`, `rollback [--all]`, `status`, `psql`,
+Mirrors the Makefile (`migrate`, `rollback [--all]`, `status`, `migration`, `psql`,
 `stop`, `seed`, `health`, `schema`, `types`, `backup`, `restore`, `maintain`, `doctor`, `bench`).  A failure the user can fix ends
 as one line on stderr and exit status 1; Ctrl-C ends with 130.
 """
@@ -181,6 +181,15 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> None:
         raise ToolError(f"{len(security)} security finding(s), listed above")
 
 
+def cmd_migration(args: argparse.Namespace, settings: Settings) -> None:
+    from tooling import scaffold
+
+    made = scaffold.new_migration(settings.migrations_dir, args.name, args.kind)
+    for path in (made.forward, made.rollback):
+        print(f"wrote {path.relative_to(settings.migrations_dir.parent)}")
+    print(f"depends on {made.depends}; replace its TODO lines (`make lint` refuses them), see migrations/README.md")
+
+
 def cmd_stop(args: argparse.Namespace, settings: Settings) -> None:
     if settings.database_url:
         print("DATABASE_URL is set: that server is not ours to stop; stopping the embedded one if it runs")
@@ -209,6 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--all", action="store_true", help="roll back every applied migration")
     rollback.set_defaults(func=cmd_rollback)
     sub.add_parser("status", help="list applied and pending migrations, and check for drift").set_defaults(func=cmd_status)
+    migration = sub.add_parser("migration", help="write the next migration pair (numbered, depends, timeouts) to fill in")
+    migration.add_argument("name", metavar="NAME", help="verb_object, e.g. add_task_color")
+    migration.add_argument("--kind", choices=["plain", "concurrent-index"], default="plain",
+                           help="concurrent-index: a non-transactional pair that builds an index without blocking writes")
+    migration.set_defaults(func=cmd_migration)
     psql = sub.add_parser("psql", help="open psql on the configured database (extra arguments go to psql)")
     psql.set_defaults(func=cmd_psql)
     sub.add_parser("stop", help="stop the embedded server").set_defaults(func=cmd_stop)

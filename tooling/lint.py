@@ -1,4 +1,5 @@
-"""`make lint`: sqlfluff on migrations/ and queries/, squawk on every migration.
+"""`make lint`: sqlfluff on migrations/ and queries/, squawk on every migration, and no migration left
+with a scaffold's `TODO` line (`make migration` writes them for the author to replace).
 
 squawk is told that yoyo wraps each migration in a transaction
 (`assume_in_transaction` in .squawk.toml) except the files marked
@@ -32,9 +33,25 @@ def split_migrations(folder: Path) -> tuple[list[Path], list[Path]]:
     return transactional, non_transactional
 
 
+def unfilled_scaffold_lines(folder: Path) -> list[str]:
+    """`file:line: text` for every `TODO` left in a migration: a scaffold that was not filled in."""
+    found = []
+    for path in sorted(folder.glob("*.sql")):
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if "TODO" in line:
+                found.append(f"{path.relative_to(folder.parent)}:{number}: {line.strip()}")
+    return found
+
+
 def main() -> int:
     bin_dir = Path(sys.executable).parent
     migrations = ROOT / "migrations"
+    unfilled = unfilled_scaffold_lines(migrations)
+    if unfilled:
+        print("$ scaffold check: replace these lines of `make migration`'s scaffold before linting", flush=True)
+        for line in unfilled:
+            print(f"  {line}")
+        return 1
     transactional, non_transactional = split_migrations(migrations)
     runs = [
         [str(bin_dir / "sqlfluff"), "lint", "migrations", "queries"],
