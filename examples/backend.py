@@ -25,8 +25,9 @@ def add_task(pool: ConnectionPool, user_id: uuid.UUID, title: str) -> typed.Crea
     """One write in one transaction, with tododb's typed errors (Conflict, InvalidInput, ...) and retries."""
 
     def work(conn: typed.Connection) -> typed.CreateTaskRow | None:
-        return typed.create_task(conn, title=title, description=None, priority="high", due_at=None,
-                                 estimated_hours=None)
+        return typed.create_task(
+            conn, title=title, description=None, priority="high", due_at=None, estimated_hours=None
+        )
 
     created = transaction(pool, user_id, work)
     if created is None:  # RETURNING gave no row: nothing was written
@@ -41,8 +42,7 @@ def open_tasks(pool: ConnectionPool, user_id: uuid.UUID) -> list[typed.OpenTasks
     after_id: uuid.UUID | str | None = FIRST_ASC[1]
     while True:
         with as_user(pool, user_id) as conn:
-            page = typed.open_tasks_by_due_date(conn, after_due_at=after_due_at, after_id=after_id,
-                                                page_size=PAGE_SIZE)
+            page = typed.open_tasks_by_due_date(conn, after_due_at=after_due_at, after_id=after_id, page_size=PAGE_SIZE)
         tasks += page
         if len(page) < PAGE_SIZE:
             return tasks

@@ -33,8 +33,9 @@ def require_pgbouncer():
 
 
 @contextmanager
-def pgbouncer(admin: psycopg.Connection, login_url: str, *, pool_size: int = bouncer.DEFAULT_POOL_SIZE,
-              **options: object) -> Iterator[str]:
+def pgbouncer(
+    admin: psycopg.Connection, login_url: str, *, pool_size: int = bouncer.DEFAULT_POOL_SIZE, **options: object
+) -> Iterator[str]:
     """A PgBouncer in front of ``login_url``'s database for its role; yields the URL through it.
 
     ``admin`` (a superuser connection) reads the role's SCRAM secret for the auth file.
@@ -49,16 +50,18 @@ def pgbouncer(admin: psycopg.Connection, login_url: str, *, pool_size: int = bou
 
 
 @contextmanager
-def bouncer_login_role(admin: psycopg.Connection, dbname: str, *, pool_size: int = 1,
-                       **role_options: object) -> Iterator[str]:
+def bouncer_login_role(
+    admin: psycopg.Connection, dbname: str, *, pool_size: int = 1, **role_options: object
+) -> Iterator[str]:
     """``tests.logins.login_role``, reached through its own PgBouncer: yields the PgBouncer URL."""
     with login_role(admin, dbname, **role_options) as url, pgbouncer(admin, url, pool_size=pool_size) as through:
         yield through
 
 
 @contextmanager
-def bouncer_login_pool(postgresql: psycopg.Connection, *, pool_size: int = 1, min_size: int = 1,
-                       max_size: int = 1, **settings: object) -> Iterator[AppPool]:
+def bouncer_login_pool(
+    postgresql: psycopg.Connection, *, pool_size: int = 1, min_size: int = 1, max_size: int = 1, **settings: object
+) -> Iterator[AppPool]:
     """``tests.test_pool.login_pool`` through PgBouncer: the app's pool (``create_pool``) as a fresh
     LOGIN member of todo_app, whose connections are PgBouncer clients sharing ``pool_size`` server
     connections.

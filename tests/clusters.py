@@ -85,11 +85,33 @@ def scratch_cluster(bin_dir: Path) -> Iterator[Cluster]:
             entry = pwd.getpwnam(user)
             os.chown(base, entry.pw_uid, entry.pw_gid)
             os.chown(data, entry.pw_uid, entry.pw_gid)
-        _run(user, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8",
-             "--auth-local=trust", "--auth-host=scram-sha-256")
+        _run(
+            user,
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+        )
         (data / "pg_hba.conf").write_text(HBA)
-        _run(user, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(data / "log"), "-w", "-t", "60",
-             "-o", f"-k {data} -c listen_addresses='' -p 5432", "start")
+        _run(
+            user,
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(data / "log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-k {data} -c listen_addresses='' -p 5432",
+            "start",
+        )
         try:
             yield Cluster(socket_dir=data)
         finally:

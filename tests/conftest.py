@@ -31,6 +31,7 @@ from tests import owners, ram_tablespace
 from tests.support import MIGRATIONS_DIR, PARAMS
 from tooling import migrate
 
+
 def apply_all_migrations(host, port, user, dbname, password=None, **_ignored) -> None:
     """pytest-postgresql loader: migrate the template with the real runner, as the superuser."""
     migrate.apply_pending(PARAMS.url(dbname), MIGRATIONS_DIR, echo=lambda *_: None)
@@ -67,10 +68,12 @@ _server = dict(
     maintenance_dbname=PARAMS.maintenance_dbname,
 )
 
-migrated_proc = factories.postgresql_noproc(dbname="tododb_test", load=[apply_all_migrations, move_to_ram_tablespace],
-                                          **_server)
+migrated_proc = factories.postgresql_noproc(
+    dbname="tododb_test", load=[apply_all_migrations, move_to_ram_tablespace], **_server
+)
 owner_migrated_proc = factories.postgresql_noproc(
-    dbname="tododb_test_owner", load=[apply_all_migrations_as_owner, move_to_ram_tablespace], **_server)
+    dbname="tododb_test_owner", load=[apply_all_migrations_as_owner, move_to_ram_tablespace], **_server
+)
 empty_proc = factories.postgresql_noproc(dbname="tododb_test_empty", load=[move_to_ram_tablespace], **_server)
 
 postgresql = factories.postgresql("migrated_proc")

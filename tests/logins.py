@@ -31,8 +31,9 @@ def reachable_url(dbname: str, user: str, password: str) -> str:
 
 
 @contextmanager
-def login_role(admin: psycopg.Connection, dbname: str, *, in_role: str | None = "todo_app",
-               attributes: str = "") -> Iterator[str]:
+def login_role(
+    admin: psycopg.Connection, dbname: str, *, in_role: str | None = "todo_app", attributes: str = ""
+) -> Iterator[str]:
     """A LOGIN role with a password (member of ``in_role``); yields a URL for ``dbname``.
 
     ``admin`` is a superuser connection in autocommit mode, on ``dbname``. The role is
@@ -40,15 +41,15 @@ def login_role(admin: psycopg.Connection, dbname: str, *, in_role: str | None = 
     """
     name, password = f"tododb_login_{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
     statement = sql.SQL("create role {} login password {} " + attributes).format(
-        sql.Identifier(name), sql.Literal(password))
+        sql.Identifier(name), sql.Literal(password)
+    )
     if in_role:
         statement += sql.SQL(" in role {}").format(sql.Identifier(in_role))
     admin.execute(statement)
     try:
         yield reachable_url(dbname, name, password)
     finally:
-        admin.execute(
-            "select pg_terminate_backend(pid) from pg_stat_activity where usename = %s", [name])
+        admin.execute("select pg_terminate_backend(pid) from pg_stat_activity where usename = %s", [name])
         drop_login(admin, name)
 
 

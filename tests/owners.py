@@ -21,8 +21,11 @@ def ensure_owner(admin: psycopg.Connection, name: str = OWNER, password: str = O
     """Create (or reset) the ordinary owner role; ``admin`` is a superuser connection in autocommit."""
     exists = admin.execute("select 1 from pg_roles where rolname = %s", [name]).fetchone()
     verb = "alter" if exists else "create"
-    admin.execute(sql.SQL(verb + " role {} login password {} createdb createrole nosuperuser nobypassrls").format(
-        sql.Identifier(name), sql.Literal(password)))
+    admin.execute(
+        sql.SQL(verb + " role {} login password {} createdb createrole nosuperuser nobypassrls").format(
+            sql.Identifier(name), sql.Literal(password)
+        )
+    )
 
 
 def grant_admin_on_existing_roles(admin: psycopg.Connection, name: str = OWNER) -> None:
@@ -36,15 +39,19 @@ def grant_admin_on_existing_roles(admin: psycopg.Connection, name: str = OWNER) 
         return
     for role in TODODB_ROLES:
         found = admin.execute(
-            "select pg_has_role(%s, r.oid, 'MEMBER WITH ADMIN OPTION') from pg_roles r where rolname = %s",
-            [name, role]).fetchone()
+            "select pg_has_role(%s, r.oid, 'MEMBER WITH ADMIN OPTION') from pg_roles r where rolname = %s", [name, role]
+        ).fetchone()
         if found is not None and not found[0]:
-            admin.execute(sql.SQL("grant {} to {} with admin option, inherit false, set false").format(
-                sql.Identifier(role), sql.Identifier(name)))
+            admin.execute(
+                sql.SQL("grant {} to {} with admin option, inherit false, set false").format(
+                    sql.Identifier(role), sql.Identifier(name)
+                )
+            )
 
 
-def hand_database_to_owner(admin: psycopg.Connection, dbname: str, name: str = OWNER,
-                           password: str = OWNER_PASSWORD) -> str:
+def hand_database_to_owner(
+    admin: psycopg.Connection, dbname: str, name: str = OWNER, password: str = OWNER_PASSWORD
+) -> str:
     """Make ``name`` the owner of ``dbname`` (as a hosted provider does); return its URL there."""
     admin.execute(sql.SQL("alter database {} owner to {}").format(sql.Identifier(dbname), sql.Identifier(name)))
     return reachable_url(dbname, name, password)
@@ -60,8 +67,12 @@ def drop_owner(admin: psycopg.Connection, name: str) -> None:
     grants = admin.execute(
         "select g.rolname, m.rolname from pg_auth_members a join pg_roles g on g.oid = a.roleid "
         "join pg_roles m on m.oid = a.member where a.grantor = (select oid from pg_roles where rolname = %s)",
-        [name]).fetchall()
+        [name],
+    ).fetchall()
     for role, member in grants:
-        admin.execute(sql.SQL("revoke {} from {} granted by {}").format(
-            sql.Identifier(role), sql.Identifier(member), sql.Identifier(name)))
+        admin.execute(
+            sql.SQL("revoke {} from {} granted by {}").format(
+                sql.Identifier(role), sql.Identifier(member), sql.Identifier(name)
+            )
+        )
     admin.execute(sql.SQL("drop role {}").format(sql.Identifier(name)))

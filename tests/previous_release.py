@@ -61,47 +61,47 @@ _STATEMENTS = [
     # Users, created over the two years before the tasks' year.
     f"""
     insert into app.users (id, email, name, password_hash, created_at, updated_at)
-    select {_user_id('i')}, 'previous-' || i || '@example.com', 'User ' || i, %(password_hash)s,
+    select {_user_id("i")}, 'previous-' || i || '@example.com', 'User ' || i, %(password_hash)s,
            now() - interval '800 days' + interval '1 minute' * i, now() - interval '800 days' + interval '1 minute' * i
     from generate_series(0, %(users)s - 1) as i
     """,
     # Tags: 12 for a heavy user, 0 to 3 for the others.
     f"""
     insert into app.tags (id, user_id, name, created_at, updated_at)
-    select md5('previous-release:tag:' || i || ':' || k)::uuid, {_user_id('i')}, 'tag ' || k,
+    select md5('previous-release:tag:' || i || ':' || k)::uuid, {_user_id("i")}, 'tag ' || k,
            now() - interval '400 days', now() - interval '400 days'
     from generate_series(0, %(users)s - 1) as i
     cross join lateral generate_series(
-      1, case when i < %(heavy_users)s then 12 else floor(4 * {_uniform('i', 1)})::int end
+      1, case when i < %(heavy_users)s then 12 else floor(4 * {_uniform("i", 1)})::int end
     ) as k
     """,
     # Tasks: heavy users first (heavy_tasks each), then a uniform draw among the light users.
     f"""
     insert into app.tasks (id, user_id, title, description, status, priority, due_at, completed_at,
                            estimated_hours, deleted_at, created_at, updated_at)
-    select {_task_id('g')}, {_user_id('ui')}, 'Task ' || g,
-           case when {_uniform('g', 2)} < 0.3 then 'Notes for task ' || g end,
+    select {_task_id("g")}, {_user_id("ui")}, 'Task ' || g,
+           case when {_uniform("g", 2)} < 0.3 then 'Notes for task ' || g end,
            s.status,
-           (array['low', 'medium', 'high'])[1 + floor(3 * {_uniform('g', 3)})::int],
-           case when {_uniform('g', 4)} < 0.6 then now() + interval '1 day' * (90 * {_uniform('g', 5)} - 45) end,
+           (array['low', 'medium', 'high'])[1 + floor(3 * {_uniform("g", 3)})::int],
+           case when {_uniform("g", 4)} < 0.6 then now() + interval '1 day' * (90 * {_uniform("g", 5)} - 45) end,
            d.completed_at,
-           case when {_uniform('g', 6)} < 0.4 then round((0.25 + 16 * {_uniform('g', 7)})::numeric, 2) end,
+           case when {_uniform("g", 6)} < 0.4 then round((0.25 + 16 * {_uniform("g", 7)})::numeric, 2) end,
            d.deleted_at, c.created, greatest(c.created, d.completed_at, d.deleted_at)
     from generate_series(0, %(tasks)s - 1) as g
     cross join lateral (
       select case when g < %(heavy_users)s * %(heavy_tasks)s then g / %(heavy_tasks)s
-                  else %(heavy_users)s + floor(%(light_users)s * {_uniform('g', 8)})::bigint end as ui,
-             now() - interval '1 day' - interval '365 days' * {_uniform('g', 9)} as created
+                  else %(heavy_users)s + floor(%(light_users)s * {_uniform("g", 8)})::bigint end as ui,
+             now() - interval '1 day' - interval '365 days' * {_uniform("g", 9)} as created
     ) as c
     cross join lateral (
-      select case when {_uniform('g', 10)} < 0.5 then 'completed'
-                  when {_uniform('g', 10)} < 0.8 then 'pending' else 'in_progress' end as status
+      select case when {_uniform("g", 10)} < 0.5 then 'completed'
+                  when {_uniform("g", 10)} < 0.8 then 'pending' else 'in_progress' end as status
     ) as s
     cross join lateral (
       select case when s.status = 'completed'
-                  then c.created + (now() - interval '1 day' - c.created) * {_uniform('g', 11)} end as completed_at,
-             case when {_uniform('g', 12)} < 0.01
-                  then c.created + (now() - interval '1 day' - c.created) * {_uniform('g', 13)} end as deleted_at
+                  then c.created + (now() - interval '1 day' - c.created) * {_uniform("g", 11)} end as completed_at,
+             case when {_uniform("g", 12)} < 0.01
+                  then c.created + (now() - interval '1 day' - c.created) * {_uniform("g", 13)} end as deleted_at
     ) as d
     """,
     # History, in the order the trigger wrote it: every task's creation (as pending)...
@@ -141,7 +141,7 @@ _STATEMENTS = [
     # ...and the history of tasks hard-deleted long ago (one for every 200 tasks): it outlives them.
     f"""
     insert into app.task_events (user_id, task_id, actor_id, kind, old_status, new_status, created_at)
-    select {_user_id('h %% %(users)s')}, md5('previous-release:gone:' || h)::uuid, {_user_id('h %% %(users)s')},
+    select {_user_id("h %% %(users)s")}, md5('previous-release:gone:' || h)::uuid, {_user_id("h %% %(users)s")},
            e.kind, null, e.new_status, now() - interval '500 days' + e.after
     from generate_series(0, %(tasks)s / 200 - 1) as h
     cross join lateral (
@@ -166,8 +166,11 @@ _STATEMENTS = [
 def fill(admin: psycopg.Connection, spread: Spread) -> None:
     """Load the data set; ``admin`` is a superuser connection in autocommit mode on a database at 0029."""
     params = {
-        "heavy_users": Int8(spread.heavy_users), "heavy_tasks": Int8(spread.heavy_tasks),
-        "light_users": Int8(spread.light_users), "users": Int8(spread.users), "tasks": Int8(spread.tasks),
+        "heavy_users": Int8(spread.heavy_users),
+        "heavy_tasks": Int8(spread.heavy_tasks),
+        "light_users": Int8(spread.light_users),
+        "users": Int8(spread.users),
+        "tasks": Int8(spread.tasks),
         "password_hash": BCRYPT_HASH,
     }
     with admin.transaction():
@@ -182,6 +185,8 @@ def fill(admin: psycopg.Connection, spread: Spread) -> None:
 def user_ids(admin: psycopg.Connection, spread: Spread) -> tuple[str, list[str]]:
     """The first heavy user, and a few light ones: whose view of their data is compared before and after."""
     heavy = admin.execute(f"select {_user_id('0')}::text").fetchone()[0]
-    light = [admin.execute(f"select {_user_id('%s')}::text", [Int8(i)]).fetchone()[0]
-             for i in (spread.heavy_users, spread.heavy_users + spread.light_users // 2, spread.users - 1)]
+    light = [
+        admin.execute(f"select {_user_id('%s')}::text", [Int8(i)]).fetchone()[0]
+        for i in (spread.heavy_users, spread.heavy_users + spread.light_users // 2, spread.users - 1)
+    ]
     return heavy, light

@@ -60,14 +60,16 @@ def move_database(admin: psycopg.Connection, dbname: str) -> None:
     """Move ``dbname`` (nobody connected to it) into the tablespace, so that its clones are made there."""
     name = ensure(admin)
     if name is not None:
-        admin.execute(sql.SQL("alter database {} set tablespace {}").format(sql.Identifier(dbname),
-                                                                             sql.Identifier(name)))
+        admin.execute(
+            sql.SQL("alter database {} set tablespace {}").format(sql.Identifier(dbname), sql.Identifier(name))
+        )
 
 
 def drop(admin: psycopg.Connection) -> None:
     """At the end of the run: drop the tablespace once no database is left in it (else leave it be)."""
-    row = admin.execute("select oid, pg_tablespace_location(oid) from pg_tablespace where spcname = %s",
-                        [NAME]).fetchone()
+    row = admin.execute(
+        "select oid, pg_tablespace_location(oid) from pg_tablespace where spcname = %s", [NAME]
+    ).fetchone()
     if row is None:
         return
     if admin.execute("select 1 from pg_database where dattablespace = %s", [row[0]]).fetchone():

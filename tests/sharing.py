@@ -47,8 +47,12 @@ class Team:
     def of(self, role: str) -> uuid.UUID | None:
         """The member who has ``role`` in "Shared" ("no identity": nobody)."""
         return {
-            "owner": self.owner, "editor": self.editor, "viewer": self.viewer, "invitee": self.invitee,
-            "non-member": self.outsider, "no identity": None,
+            "owner": self.owner,
+            "editor": self.editor,
+            "viewer": self.viewer,
+            "invitee": self.invitee,
+            "non-member": self.outsider,
+            "no identity": None,
         }[role]
 
 
@@ -69,20 +73,24 @@ def as_identity(conn: psycopg.Connection, user_id: uuid.UUID | None) -> Iterator
 def new_project(conn: psycopg.Connection, owner: uuid.UUID, name: str = "Shared") -> uuid.UUID:
     """A project of ``owner`` (its owner membership comes with it)."""
     return conn.execute(
-        "insert into app.projects (owner_id, name) values (%s, %s) returning id", [owner, name]).fetchone()[0]
+        "insert into app.projects (owner_id, name) values (%s, %s) returning id", [owner, name]
+    ).fetchone()[0]
 
 
 def add_member(conn: psycopg.Connection, project: uuid.UUID, user: uuid.UUID, role: str) -> None:
-    conn.execute("insert into app.project_members (project_id, user_id, role) values (%s, %s, %s)",
-                 [project, user, role])
+    conn.execute(
+        "insert into app.project_members (project_id, user_id, role) values (%s, %s, %s)", [project, user, role]
+    )
 
 
-def new_project_task(conn: psycopg.Connection, creator: uuid.UUID, project: uuid.UUID, title: str = "Plan the trip",
-                     **columns) -> uuid.UUID:
+def new_project_task(
+    conn: psycopg.Connection, creator: uuid.UUID, project: uuid.UUID, title: str = "Plan the trip", **columns
+) -> uuid.UUID:
     """A task created by ``creator`` in ``project``, with its history (written as ``creator``)."""
     values = {"user_id": creator, "project_id": project, "title": title, **columns}
     statement = sql.SQL("insert into app.tasks ({}) values ({}) returning id").format(
-        sql.SQL(", ").join(map(sql.Identifier, values)), sql.SQL(", ").join(sql.Placeholder() * len(values)))
+        sql.SQL(", ").join(map(sql.Identifier, values)), sql.SQL(", ").join(sql.Placeholder() * len(values))
+    )
     with as_identity(conn, creator):
         return conn.execute(statement, list(values.values())).fetchone()[0]
 
@@ -98,7 +106,8 @@ def invite(conn: psycopg.Connection, project: uuid.UUID, email: str, role: str, 
 def team(conn: psycopg.Connection) -> Team:
     """olga, ed, vi, gus and nora around olga's project "Shared" (see the module's docstring)."""
     olga, ed, vi, gus, nora = (
-        new_user(conn, f"{name}@example.com", name=name.title()) for name in ("olga", "ed", "vi", "gus", "nora"))
+        new_user(conn, f"{name}@example.com", name=name.title()) for name in ("olga", "ed", "vi", "gus", "nora")
+    )
     project = new_project(conn, olga, "Shared")
     add_member(conn, project, ed, "editor")
     add_member(conn, project, vi, "viewer")
@@ -108,15 +117,29 @@ def team(conn: psycopg.Connection) -> Team:
     with as_identity(conn, ed):
         conn.execute("update app.tasks set status = 'completed' where id = %s", [editors_task])
     outsiders_task = new_project_task(conn, nora, outsiders_project, "Nora's secret")
-    owners_tag, editors_tag, outsiders_tag = new_tag(conn, olga, "urgent"), new_tag(conn, ed, "mine"), new_tag(
-        conn, nora, "private")
-    conn.execute("insert into app.task_tags (user_id, task_id, tag_id) values (%s, %s, %s), (%s, %s, %s)",
-                 [olga, task, owners_tag, nora, outsiders_task, outsiders_tag])
+    owners_tag, editors_tag, outsiders_tag = (
+        new_tag(conn, olga, "urgent"),
+        new_tag(conn, ed, "mine"),
+        new_tag(conn, nora, "private"),
+    )
+    conn.execute(
+        "insert into app.task_tags (user_id, task_id, tag_id) values (%s, %s, %s), (%s, %s, %s)",
+        [olga, task, owners_tag, nora, outsiders_task, outsiders_tag],
+    )
     return Team(
-        owner=olga, editor=ed, viewer=vi, invitee=gus, outsider=nora,
-        project=project, outsiders_project=outsiders_project,
-        task=task, editors_task=editors_task, outsiders_task=outsiders_task,
-        owners_tag=owners_tag, editors_tag=editors_tag, outsiders_tag=outsiders_tag,
+        owner=olga,
+        editor=ed,
+        viewer=vi,
+        invitee=gus,
+        outsider=nora,
+        project=project,
+        outsiders_project=outsiders_project,
+        task=task,
+        editors_task=editors_task,
+        outsiders_task=outsiders_task,
+        owners_tag=owners_tag,
+        editors_tag=editors_tag,
+        outsiders_tag=outsiders_tag,
         invitation=invite(conn, project, "gus@example.com", "editor", olga),
         stranger_invitation=invite(conn, project, "stranger@example.com", "viewer", olga),
         outsiders_invitation=invite(conn, outsiders_project, "friend@example.com", "viewer", nora),

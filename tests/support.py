@@ -18,9 +18,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from tododb.pool import act_as
 from tooling import catalog, server
 from tooling.config import ROOT, load_settings
-from tododb.pool import act_as
 
 MIGRATIONS_DIR = ROOT / "migrations"
 

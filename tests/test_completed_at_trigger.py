@@ -29,8 +29,9 @@ def test_inserting_a_completed_task_sets_completed_at(postgresql, owner):
 
 
 def test_inserting_a_completed_task_keeps_an_explicit_completed_at(postgresql, owner):
-    task = new_task(postgresql, owner, status="completed", created_at="2026-01-01T00:00:00Z",
-                    completed_at="2026-01-02T00:00:00Z")
+    task = new_task(
+        postgresql, owner, status="completed", created_at="2026-01-01T00:00:00Z", completed_at="2026-01-02T00:00:00Z"
+    )
     assert _completion(postgresql, task)[1].isoformat() == "2026-01-02T00:00:00+00:00"
 
 
@@ -53,8 +54,9 @@ def test_status_set_and_unset_in_one_transaction_leaves_no_completed_at(postgres
 
 
 def test_completing_again_keeps_the_first_completion_time(postgresql, owner):
-    task = new_task(postgresql, owner, status="completed", created_at="2026-01-01T00:00:00Z",
-                    completed_at="2026-01-02T00:00:00Z")
+    task = new_task(
+        postgresql, owner, status="completed", created_at="2026-01-01T00:00:00Z", completed_at="2026-01-02T00:00:00Z"
+    )
     postgresql.execute("update app.tasks set status = 'completed', title = 'renamed' where id = %s", [task])
     assert _completion(postgresql, task)[1].isoformat() == "2026-01-02T00:00:00+00:00"
 

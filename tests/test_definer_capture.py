@@ -28,8 +28,22 @@ import pytest
 from tests.logins import login_role
 from tests.support import BCRYPT_HASH, identity, new_task, new_user
 
-PLANTED_TYPES = ("uuid", "text", "citext", "timestamptz", "int4", "int8", "bool", "numeric", "varchar", "name",
-                 "interval", "regclass", "oid", "task_status")
+PLANTED_TYPES = (
+    "uuid",
+    "text",
+    "citext",
+    "timestamptz",
+    "int4",
+    "int8",
+    "bool",
+    "numeric",
+    "varchar",
+    "name",
+    "interval",
+    "regclass",
+    "oid",
+    "task_status",
+)
 PLANTED_FUNCTIONS = {  # name: (argument types, result type, call of the real one)
     "now": ("", "timestamptz", "pg_catalog.now()"),
     "current_setting": ("a text, b boolean", "text", "pg_catalog.current_setting(a, b)"),
@@ -50,7 +64,13 @@ def _plant(conn: psycopg.Connection) -> None:
           return true;
         end $$""")
     for name in PLANTED_TYPES:
-        base = "public.citext" if name == "citext" else "app.task_status" if name == "task_status" else f"pg_catalog.{name}"
+        base = (
+            "public.citext"
+            if name == "citext"
+            else "app.task_status"
+            if name == "task_status"
+            else f"pg_catalog.{name}"
+        )
         conn.execute(f"create domain pg_temp.{name} as {base} check (pg_temp.evil(value))")
     for name, (args, result, real) in PLANTED_FUNCTIONS.items():
         conn.execute(f"""
@@ -99,8 +119,10 @@ def attacker(migrated_db):
         new_task(db, bob, "bob's secret")
     db.autocommit = True
     with login_role(db, db.info.dbname) as url, psycopg.connect(url) as conn:
-        assert conn.execute("select rolsuper, rolbypassrls from pg_roles where rolname = session_user").fetchone() \
-            == (False, False)
+        assert conn.execute("select rolsuper, rolbypassrls from pg_roles where rolname = session_user").fetchone() == (
+            False,
+            False,
+        )
         _share(conn, ann, bob, tasks)
         _plant(conn)
         yield conn, ann, bob, tasks
@@ -109,37 +131,93 @@ def attacker(migrated_db):
 
 ACTIONS = {
     # name: (who acts, statement, parameters from (ann, bob, tasks)), and what the statement must return
-    "create a task": ("ann", "insert into app.tasks (title) values ('planted') returning title", lambda a, b, t: [],
-                      [("planted",)]),
-    "complete a task": ("ann", "update app.tasks set status = 'completed' where id = %s returning status::text",
-                        lambda a, b, t: [t["done"]], [("completed",)]),
-    "soft delete a task": ("ann", "update app.tasks set deleted_at = now() where id = %s returning deleted_at is not null",
-                           lambda a, b, t: [t["binned"]], [(True,)]),
-    "restore a task": ("ann", "update app.tasks set deleted_at = null where id = %s returning deleted_at is null",
-                       lambda a, b, t: [t["restorable"]], [(True,)]),
-    "hard delete a task": ("ann", "delete from app.tasks where id = %s returning true", lambda a, b, t: [t["gone"]],
-                           [(True,)]),
-    "sign up": (None, "select app.sign_up('carol@example.com', 'Carol', %s) is not null", lambda a, b, t: [BCRYPT_HASH],
-                [(True,)]),
+    "create a task": (
+        "ann",
+        "insert into app.tasks (title) values ('planted') returning title",
+        lambda a, b, t: [],
+        [("planted",)],
+    ),
+    "complete a task": (
+        "ann",
+        "update app.tasks set status = 'completed' where id = %s returning status::text",
+        lambda a, b, t: [t["done"]],
+        [("completed",)],
+    ),
+    "soft delete a task": (
+        "ann",
+        "update app.tasks set deleted_at = now() where id = %s returning deleted_at is not null",
+        lambda a, b, t: [t["binned"]],
+        [(True,)],
+    ),
+    "restore a task": (
+        "ann",
+        "update app.tasks set deleted_at = null where id = %s returning deleted_at is null",
+        lambda a, b, t: [t["restorable"]],
+        [(True,)],
+    ),
+    "hard delete a task": (
+        "ann",
+        "delete from app.tasks where id = %s returning true",
+        lambda a, b, t: [t["gone"]],
+        [(True,)],
+    ),
+    "sign up": (
+        None,
+        "select app.sign_up('carol@example.com', 'Carol', %s) is not null",
+        lambda a, b, t: [BCRYPT_HASH],
+        [(True,)],
+    ),
     "look up a login": (None, "select id from app.user_for_login('ANN@example.com')", lambda a, b, t: [], None),
     "record a login": (None, "select 1 from app.record_login(%s)", lambda a, b, t: [a], [(1,)]),
     # Sharing: every path through todo_auth's definer code (triggers, functions, the profiles view, the checks).
-    "create a project": ("ann", "insert into app.projects (name) values ('planted') returning name",
-                         lambda a, b, t: [], [("planted",)]),
-    "invite to a project": ("ann", "select app.invite_to_project(%s, 'dan@example.com', 'viewer') is not null",
-                            lambda a, b, t: [t["household"]], [(True,)]),
-    "accept an invitation": ("bob", "select 1 from app.accept_invitation(%s)", lambda a, b, t: [t["garden invitation"]],
-                             [(1,)]),
-    "transfer a project": ("ann", "select 1 from app.transfer_ownership(%s, %s)", lambda a, b, t: [t["household"], b],
-                           [(1,)]),
-    "read the members": ("bob", "select count(*) from app.project_member_profiles where project_id = %s",
-                         lambda a, b, t: [t["household"]], [(2,)]),
-    "remove a member": ("ann", "delete from app.project_members where project_id = %s and user_id = %s returning true",
-                        lambda a, b, t: [t["household"], b], [(True,)]),
-    "leave a project": ("bob", "delete from app.project_members where project_id = %s and user_id = %s returning true",
-                        lambda a, b, t: [t["household"], b], [(True,)]),
-    "see a shared task": ("bob", "select count(*) from app.tasks where project_id = %s",
-                          lambda a, b, t: [t["household"]], [(0,)]),
+    "create a project": (
+        "ann",
+        "insert into app.projects (name) values ('planted') returning name",
+        lambda a, b, t: [],
+        [("planted",)],
+    ),
+    "invite to a project": (
+        "ann",
+        "select app.invite_to_project(%s, 'dan@example.com', 'viewer') is not null",
+        lambda a, b, t: [t["household"]],
+        [(True,)],
+    ),
+    "accept an invitation": (
+        "bob",
+        "select 1 from app.accept_invitation(%s)",
+        lambda a, b, t: [t["garden invitation"]],
+        [(1,)],
+    ),
+    "transfer a project": (
+        "ann",
+        "select 1 from app.transfer_ownership(%s, %s)",
+        lambda a, b, t: [t["household"], b],
+        [(1,)],
+    ),
+    "read the members": (
+        "bob",
+        "select count(*) from app.project_member_profiles where project_id = %s",
+        lambda a, b, t: [t["household"]],
+        [(2,)],
+    ),
+    "remove a member": (
+        "ann",
+        "delete from app.project_members where project_id = %s and user_id = %s returning true",
+        lambda a, b, t: [t["household"], b],
+        [(True,)],
+    ),
+    "leave a project": (
+        "bob",
+        "delete from app.project_members where project_id = %s and user_id = %s returning true",
+        lambda a, b, t: [t["household"], b],
+        [(True,)],
+    ),
+    "see a shared task": (
+        "bob",
+        "select count(*) from app.tasks where project_id = %s",
+        lambda a, b, t: [t["household"]],
+        [(0,)],
+    ),
 }
 
 

@@ -38,18 +38,33 @@ CASES = {
     "definer_empty_path": ("security definer set search_path = ''", True, "does not name pg_temp"),
     "definer_no_path": ("security definer", True, "no search_path is pinned"),
     "definer_catalog_then_temp": ("security definer set search_path = pg_catalog, pg_temp", False, ""),
-    "definer_temp_then_catalog": ("security definer set search_path = pg_temp, pg_catalog", True,
-                                  "names pg_temp before its end"),
+    "definer_temp_then_catalog": (
+        "security definer set search_path = pg_temp, pg_catalog",
+        True,
+        "names pg_temp before its end",
+    ),
     "definer_catalog_only": ("security definer set search_path = pg_catalog", True, "does not name pg_temp"),
     "definer_own_schema_then_temp": ("security definer set search_path = scratch, pg_catalog, pg_temp", False, ""),
-    "definer_open_schema_then_temp": ("security definer set search_path = open_to_all, pg_temp", True,
-                                      "in which PUBLIC may create objects"),
-    "definer_missing_schema_then_temp": ("security definer set search_path = nowhere, pg_temp", True,
-                                         "'nowhere', which does not exist"),
-    "definer_user_schema_then_temp": ("security definer set search_path = \"$user\", pg_temp", True,
-                                      "'$user', which does not exist"),
-    "definer_quoted_list": ("security definer set search_path = 'pg_catalog, pg_temp'", True,
-                            "does not name pg_temp"),  # one (missing) schema named "pg_catalog, pg_temp"
+    "definer_open_schema_then_temp": (
+        "security definer set search_path = open_to_all, pg_temp",
+        True,
+        "in which PUBLIC may create objects",
+    ),
+    "definer_missing_schema_then_temp": (
+        "security definer set search_path = nowhere, pg_temp",
+        True,
+        "'nowhere', which does not exist",
+    ),
+    "definer_user_schema_then_temp": (
+        'security definer set search_path = "$user", pg_temp',
+        True,
+        "'$user', which does not exist",
+    ),
+    "definer_quoted_list": (
+        "security definer set search_path = 'pg_catalog, pg_temp'",
+        True,
+        "does not name pg_temp",
+    ),  # one (missing) schema named "pg_catalog, pg_temp"
     "definer_upper_case": ("security definer set search_path = PG_CATALOG, PG_TEMP", False, ""),
     "invoker_no_path": ("security invoker", False, ""),
     "invoker_empty_path": ("security invoker set search_path = ''", False, ""),
@@ -59,8 +74,7 @@ CASES = {
 @pytest.mark.parametrize("name", list(CASES))
 def test_definer_functions_are_judged_by_their_search_path(scratch, name):
     settings, flagged, reason = CASES[name]
-    scratch.execute(f"create function scratch.{name}(n int) returns int language sql stable {settings} "
-                    "as 'select n'")
+    scratch.execute(f"create function scratch.{name}(n int) returns int language sql stable {settings} as 'select n'")
     found = _findings_for(scratch, name)
     if flagged:
         assert len(found) == 1 and reason in found[0], found
@@ -70,15 +84,19 @@ def test_definer_functions_are_judged_by_their_search_path(scratch, name):
 
 
 def test_a_schema_becomes_unsafe_once_another_role_may_create_in_it(scratch):
-    scratch.execute("create function scratch.reader() returns int language sql stable security definer "
-                    "set search_path = scratch, pg_temp as 'select 1'")
+    scratch.execute(
+        "create function scratch.reader() returns int language sql stable security definer "
+        "set search_path = scratch, pg_temp as 'select 1'"
+    )
     assert _findings_for(scratch, "reader") == []
     scratch.execute("grant create on schema scratch to todo_app")
     assert "in which todo_app may create objects" in _findings_for(scratch, "reader")[0]
 
 
 def test_functions_in_every_schema_but_the_system_ones_are_checked(scratch):
-    scratch.execute("create function public.anywhere() returns int language sql stable security definer "
-                    "as 'select 1'")
-    assert [line for line in unsafe_definer_functions(scratch) if line.startswith("anywhere()")
-            or line.startswith("public.anywhere()")]
+    scratch.execute("create function public.anywhere() returns int language sql stable security definer as 'select 1'")
+    assert [
+        line
+        for line in unsafe_definer_functions(scratch)
+        if line.startswith("anywhere()") or line.startswith("public.anywhere()")
+    ]

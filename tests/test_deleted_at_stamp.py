@@ -27,7 +27,8 @@ def test_the_apps_soft_delete_is_stamped_with_the_servers_clock_whatever_it_says
         stamped = conn.execute(
             "update app.tasks set deleted_at = %s::timestamptz where id = %s "
             "returning deleted_at = statement_timestamp(), deleted_at = %s::timestamptz",
-            [claimed, task, claimed]).fetchone()
+            [claimed, task, claimed],
+        ).fetchone()
     assert stamped == (True, False)
 
 
@@ -35,20 +36,28 @@ def test_a_second_soft_delete_keeps_the_first_stamp_and_a_restore_clears_it(post
     ann, task = ann_task
     postgresql.execute("update app.tasks set deleted_at = now() - interval '3 days' where id = %s", [task])
     with acting_as(postgresql, "todo_app", ann) as conn:
-        again = conn.execute("update app.tasks set deleted_at = now() where id = %s "
-                             "returning deleted_at < now() - interval '2 days'", [task]).fetchone()
+        again = conn.execute(
+            "update app.tasks set deleted_at = now() where id = %s returning deleted_at < now() - interval '2 days'",
+            [task],
+        ).fetchone()
         assert again == (True,)
-        assert conn.execute("update app.tasks set deleted_at = null where id = %s returning deleted_at",
-                            [task]).fetchone() == (None,)
-        assert conn.execute("update app.tasks set deleted_at = '2000-01-01' where id = %s "
-                            "returning deleted_at = statement_timestamp()", [task]).fetchone() == (True,)
+        assert conn.execute(
+            "update app.tasks set deleted_at = null where id = %s returning deleted_at", [task]
+        ).fetchone() == (None,)
+        assert conn.execute(
+            "update app.tasks set deleted_at = '2000-01-01' where id = %s returning deleted_at = statement_timestamp()",
+            [task],
+        ).fetchone() == (True,)
 
 
 def test_the_table_owner_still_sets_any_deleted_at(postgresql, ann_task):
     """The boundary: retention tests and imports age tasks on purpose."""
     _, task = ann_task
-    row = postgresql.execute("update app.tasks set deleted_at = '2000-01-01T00:00:00Z' where id = %s "
-                             "returning deleted_at = '2000-01-01T00:00:00Z'::timestamptz", [task]).fetchone()
+    row = postgresql.execute(
+        "update app.tasks set deleted_at = '2000-01-01T00:00:00Z' where id = %s "
+        "returning deleted_at = '2000-01-01T00:00:00Z'::timestamptz",
+        [task],
+    ).fetchone()
     assert row == (True,)
 
 
@@ -56,8 +65,11 @@ def test_updates_that_leave_deleted_at_alone_are_untouched(postgresql, ann_task)
     ann, task = ann_task
     postgresql.execute("update app.tasks set deleted_at = now() - interval '3 days' where id = %s", [task])
     with acting_as(postgresql, "todo_app", ann) as conn:
-        row = conn.execute("update app.tasks set title = 'renamed in the bin' where id = %s "
-                           "returning deleted_at < now() - interval '2 days'", [task]).fetchone()
+        row = conn.execute(
+            "update app.tasks set title = 'renamed in the bin' where id = %s "
+            "returning deleted_at < now() - interval '2 days'",
+            [task],
+        ).fetchone()
     assert row == (True,)
 
 
@@ -66,6 +78,8 @@ def test_a_transaction_held_open_cannot_back_date_the_stamp(postgresql, ann_task
     ann, task = ann_task
     with acting_as(postgresql, "todo_app", ann) as conn:
         conn.execute("select pg_sleep(0.2)")
-        row = conn.execute("update app.tasks set deleted_at = now() where id = %s "
-                           "returning deleted_at >= now() + interval '0.2 s'", [task]).fetchone()
+        row = conn.execute(
+            "update app.tasks set deleted_at = now() where id = %s returning deleted_at >= now() + interval '0.2 s'",
+            [task],
+        ).fetchone()
     assert row == (True,)

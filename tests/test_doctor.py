@@ -14,25 +14,35 @@ from tooling import doctor, migrate
 
 # A change, the line doctor must print for it, and whether it is a security finding.
 DAMAGE = [
-    ("alter table app.tags no force row level security",
-     "SECURITY app.tags: row-level security is not forced", True),
-    ("alter table app.task_tags disable row level security",
-     "SECURITY app.task_tags: row-level security is off", True),
+    ("alter table app.tags no force row level security", "SECURITY app.tags: row-level security is not forced", True),
+    ("alter table app.task_tags disable row level security", "SECURITY app.task_tags: row-level security is off", True),
     ("grant select on app.tasks to public", "SECURITY table app.tasks: SELECT is granted to PUBLIC", True),
-    ("grant execute on function app_private.tg__timestamps() to public",
-     "SECURITY function app_private.tg__timestamps(): EXECUTE is granted to PUBLIC", True),
+    (
+        "grant execute on function app_private.tg__timestamps() to public",
+        "SECURITY function app_private.tg__timestamps(): EXECUTE is granted to PUBLIC",
+        True,
+    ),
     ("grant usage on schema app_private to public", "SECURITY schema app_private: USAGE is granted to PUBLIC", True),
     ("alter role todo_readonly bypassrls", "SECURITY role todo_readonly has BYPASSRLS", True),
     # A definer function planted by hand with the path the migrations once pinned (EXECUTE revoked from
     # PUBLIC, so the search_path is the only finding, whoever the default privileges were set for).
-    ("create function app_private.planted() returns int language sql stable security definer "
-     "set search_path = '' as 'select 1'; revoke execute on function app_private.planted() from public",
-     "SECURITY function app_private.planted(): search_path = '' does not name pg_temp", True),
-    ("drop index app.task_tags_user_id_tag_id_created_at_idx",
-     "warn     app.task_tags: foreign key task_tags_user_id_tag_id_fkey (user_id, tag_id) has no index", False),
+    (
+        "create function app_private.planted() returns int language sql stable security definer "
+        "set search_path = '' as 'select 1'; revoke execute on function app_private.planted() from public",
+        "SECURITY function app_private.planted(): search_path = '' does not name pg_temp",
+        True,
+    ),
+    (
+        "drop index app.task_tags_user_id_tag_id_created_at_idx",
+        "warn     app.task_tags: foreign key task_tags_user_id_tag_id_fkey (user_id, tag_id) has no index",
+        False,
+    ),
     # Partial indexes led by the key's columns do not count when its lookups cannot use them.
-    ("drop index app.tasks_project_id_assignee_id_idx",
-     "warn     app.tasks: foreign key tasks_project_id_fkey (project_id) has no index", False),
+    (
+        "drop index app.tasks_project_id_assignee_id_idx",
+        "warn     app.tasks: foreign key tasks_project_id_fkey (project_id) has no index",
+        False,
+    ),
 ]
 
 
@@ -45,8 +55,23 @@ def test_a_migrated_database_has_no_finding(postgresql):
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[-1] == "no findings"
     applied = len(migrate.load_migrations(MIGRATIONS_DIR))
-    for check in ("server:", "connection:", f"migrations: {applied} applied", "drift: none", "row-level security:",
-                  "grants:", "roles:", "role memberships:", "app logins:", "database:", "definer functions:", "statistics:", "foreign keys:", "index usage:", "largest tables:"):
+    for check in (
+        "server:",
+        "connection:",
+        f"migrations: {applied} applied",
+        "drift: none",
+        "row-level security:",
+        "grants:",
+        "roles:",
+        "role memberships:",
+        "app logins:",
+        "database:",
+        "definer functions:",
+        "statistics:",
+        "foreign keys:",
+        "index usage:",
+        "largest tables:",
+    ):
         assert any(check in line for line in result.stdout.splitlines()), check
 
 
@@ -90,8 +115,11 @@ def test_unused_indexes_leave_out_those_that_enforce_a_constraint(postgresql):
     assert "app.tasks_project_id_due_at_open_idx" in unused  # nothing has read it in a fresh database
     assert "app.tasks_pkey" not in unused and "app.tasks_user_id_id_key" not in unused
     postgresql.execute("set enable_seqscan = off")
-    postgresql.execute("select id from app.tasks where project_id = %s and deleted_at is null "
-                       "and status <> 'completed' and due_at > now() order by due_at, id limit 1", [uuid.uuid4()])
+    postgresql.execute(
+        "select id from app.tasks where project_id = %s and deleted_at is null "
+        "and status <> 'completed' and due_at > now() order by due_at, id limit 1",
+        [uuid.uuid4()],
+    )
     postgresql.execute("select pg_stat_force_next_flush()")
     postgresql.commit()
     assert "app.tasks_project_id_due_at_open_idx" not in {index for _, index, _ in doctor.unused_indexes(postgresql)}
@@ -99,8 +127,9 @@ def test_unused_indexes_leave_out_those_that_enforce_a_constraint(postgresql):
 
 def test_statistics_left_on_free_text_are_a_warning(postgresql):
     """0029 clears them where it can; an ordinary owner on PostgreSQL 15-17 cannot, and is told."""
-    postgresql.execute("select set_config('app.user_id', (select app.sign_up('ann@example.com', null, %s))::text, true)",
-                       [BCRYPT_HASH])
+    postgresql.execute(
+        "select set_config('app.user_id', (select app.sign_up('ann@example.com', null, %s))::text, true)", [BCRYPT_HASH]
+    )
     postgresql.execute("insert into app.tasks (title) select 'same title' from generate_series(1, 50)")
     postgresql.execute("alter table app.tasks alter column title set statistics 100")
     postgresql.execute("analyze app.tasks")
@@ -111,8 +140,9 @@ def test_statistics_left_on_free_text_are_a_warning(postgresql):
     assert any(line.startswith("warn     statistics: tasks.title still hold statistics") for line in lines), lines
     postgresql.execute("delete from pg_statistic where starelid = 'app.tasks'::regclass")
     postgresql.commit()
-    assert "ok       statistics: none kept on free text (EXPLAIN shows no other user's common values)" in \
-        _report(db_url(postgresql))
+    assert "ok       statistics: none kept on free text (EXPLAIN shows no other user's common values)" in _report(
+        db_url(postgresql)
+    )
 
 
 def test_an_app_login_that_gave_itself_session_defaults_is_a_warning(postgresql):
@@ -125,8 +155,10 @@ def test_an_app_login_that_gave_itself_session_defaults_is_a_warning(postgresql)
             app.execute("alter role current_user set search_path = pg_temp, app")
             name = app.execute("select current_user").fetchone()[0]
         lines = _report(db_url(postgresql))
-        assert any(line.startswith(f"warn     role {name} (an app login) has per-role settings: search_path=")
-                   for line in lines), lines
+        assert any(
+            line.startswith(f"warn     role {name} (an app login) has per-role settings: search_path=")
+            for line in lines
+        ), lines
 
 
 def test_a_todo_migrator_that_can_log_in_is_a_security_finding(postgresql):

@@ -8,17 +8,24 @@ from tooling import drift, migrate
 
 # Hand changes of the kinds that matter in review or in an incident, and how each is reported.
 MANUAL_CHANGES = {
-    "create index tasks_title_idx on app.tasks (title)": "index app.tasks_title_idx on app.tasks: only in the live database",
+    "create index tasks_title_idx on app.tasks (title)": (
+        "index app.tasks_title_idx on app.tasks: only in the live database"
+    ),
     "alter table app.tags no force row level security": "relation app.tags: differs in forced row security",
     "grant delete on app.task_events to todo_app": "relation app.task_events: differs in privileges",
-    "drop policy task_tags_delete_own on app.task_tags":
-        "policy app.task_tags.task_tags_delete_own: only in the migrations",
-    "alter table app.tasks alter column description set default 'x'": "column app.tasks.description: differs in default",
-    "create or replace function app.current_user_id() returns uuid language sql stable as $$select null::uuid$$":
-        "function app.current_user_id(): differs in definition",
+    "drop policy task_tags_delete_own on app.task_tags": (
+        "policy app.task_tags.task_tags_delete_own: only in the migrations"
+    ),
+    "alter table app.tasks alter column description set default 'x'": (
+        "column app.tasks.description: differs in default"
+    ),
+    (
+        "create or replace function app.current_user_id() returns uuid language sql stable as $$select null::uuid$$"
+    ): "function app.current_user_id(): differs in definition",
     "alter table app.users disable trigger _100_timestamps": "trigger app.users._100_timestamps: differs in enabled",
-    "alter table app.tasks drop constraint tasks_title_length_check":
-        "constraint app.tasks.tasks_title_length_check: only in the migrations",
+    "alter table app.tasks drop constraint tasks_title_length_check": (
+        "constraint app.tasks.tasks_title_length_check: only in the migrations"
+    ),
 }
 
 

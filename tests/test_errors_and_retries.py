@@ -16,7 +16,15 @@ import pytest
 from tests.support import new_user
 from tests.test_pool import login_pool
 from tododb import (
-    QUERIES, Conflict, Contention, InvalidInput, NotAllowed, NotFound, OutcomeUnknown, Unavailable, require,
+    QUERIES,
+    Conflict,
+    Contention,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    OutcomeUnknown,
+    Unavailable,
+    require,
     transaction,
 )
 
@@ -59,8 +67,9 @@ def test_another_users_row_is_not_found_and_writing_one_is_not_allowed(app):
         transaction(pool, ann, lambda conn: require(QUERIES.get_task(conn, task_id=bobs), "task"))
     assert transaction(pool, bob, lambda conn: require(QUERIES.get_task(conn, task_id=bobs), "task"))[0] == bobs
     with pytest.raises(NotAllowed) as caught:
-        transaction(pool, ann, lambda conn: conn.execute(
-            "insert into app.tasks (user_id, title) values (%s, 'planted')", [bob]))
+        transaction(
+            pool, ann, lambda conn: conn.execute("insert into app.tasks (user_id, title) values (%s, 'planted')", [bob])
+        )
     assert caught.value.sqlstate == "42501" and isinstance(caught.value, NotFound)
 
 
@@ -109,11 +118,14 @@ def test_a_real_deadlock_is_retried_and_both_transactions_land(app):
                     outcome[f"{which} waited"] = True
                     barrier.wait()
                 conn.execute("update app.tasks set title = title || %s where id = %s", [which, order[1]])
+
             transaction(pool_, ann, work, attempts=3, backoff=0.01)
             outcome[which] = "done"
 
-        threads = [threading.Thread(target=crossing, args=("1", pool, (first, second))),
-                   threading.Thread(target=crossing, args=("2", other_pool, (second, first)))]
+        threads = [
+            threading.Thread(target=crossing, args=("1", pool, (first, second))),
+            threading.Thread(target=crossing, args=("2", other_pool, (second, first))),
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -140,8 +152,14 @@ def test_a_connection_lost_during_commit_is_outcome_unknown_and_never_run_again(
 def test_a_connection_lost_mid_work_and_an_exhausted_pool_are_unavailable(app):
     pool, ann, _, admin = app
     with pytest.raises(Unavailable) as caught:
-        transaction(pool, ann, lambda conn: (
-            admin.execute("select pg_terminate_backend(%s)", [conn.info.backend_pid]), conn.execute("select 1")))
+        transaction(
+            pool,
+            ann,
+            lambda conn: (
+                admin.execute("select pg_terminate_backend(%s)", [conn.info.backend_pid]),
+                conn.execute("select 1"),
+            ),
+        )
     assert not isinstance(caught.value, OutcomeUnknown)
     with pool.connection():  # the only connection is taken
         with pytest.raises(Unavailable) as caught:

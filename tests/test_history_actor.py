@@ -19,13 +19,18 @@ from tests.support import identity, new_task, new_user
 
 FORGERIES = {
     "status change recorded with no actor": (
-        "update app.tasks set status = 'completed' where id = %(task)s returning {after}", "''"),
+        "update app.tasks set status = 'completed' where id = %(task)s returning {after}",
+        "''",
+    ),
     "soft delete recorded as another user's": (
-        "update app.tasks set deleted_at = now() where id = %(task)s returning {after}", "%(bob)s"),
+        "update app.tasks set deleted_at = now() where id = %(task)s returning {after}",
+        "%(bob)s",
+    ),
     "hard delete recorded like a purge": (
-        "with d as (delete from app.tasks where id = %(task)s returning id) select {after} from d", "''"),
-    "creation recorded with no actor": (
-        "insert into app.tasks (title) values ('forged') returning {after}", "''"),
+        "with d as (delete from app.tasks where id = %(task)s returning id) select {after} from d",
+        "''",
+    ),
+    "creation recorded with no actor": ("insert into app.tasks (title) values ('forged') returning {after}", "''"),
 }
 
 
@@ -74,8 +79,9 @@ def _nest(conn, statement: str, params: dict) -> None:
           return null;
         end $f$""")
     conn.execute("drop trigger if exists nested on pg_temp.nest")
-    conn.execute("create trigger nested after insert on pg_temp.nest for each statement "
-                 "execute function pg_temp.nested()")
+    conn.execute(
+        "create trigger nested after insert on pg_temp.nest for each statement execute function pg_temp.nested()"
+    )
     conn.commit()
 
 

@@ -41,8 +41,11 @@ def _app_actions(owner_url: str, login_url) -> None:
     """What the app does, through a LOGIN role the owner created the way README.md shows."""
     login, password = f"tododb_api_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
     with psycopg.connect(owner_url, autocommit=True) as owner:
-        owner.execute(sql.SQL("create role {} login password {} in role todo_app").format(
-            sql.Identifier(login), sql.Literal(password)))
+        owner.execute(
+            sql.SQL("create role {} login password {} in role todo_app").format(
+                sql.Identifier(login), sql.Literal(password)
+            )
+        )
     try:
         with psycopg.connect(login_url(login, password)) as app:
             user = app.execute("select app.sign_up('dana@example.com', 'Dana', %s)", [BCRYPT_HASH]).fetchone()[0]
@@ -61,19 +64,28 @@ def _app_actions(owner_url: str, login_url) -> None:
             with app.transaction():
                 app.execute("select set_config('app.user_id', %s, true)", [str(user)])
                 project = app.execute("insert into app.projects (name) values ('Shared') returning id").fetchone()[0]
-                invitation = app.execute("select app.invite_to_project(%s, 'erin@example.com', 'editor')",
-                                         [project]).fetchone()[0]
+                invitation = app.execute(
+                    "select app.invite_to_project(%s, 'erin@example.com', 'editor')", [project]
+                ).fetchone()[0]
             with app.transaction():
                 app.execute("select set_config('app.user_id', %s, true)", [str(erin)])
                 app.execute("select app.accept_invitation(%s)", [invitation])
                 app.execute("insert into app.tasks (title, project_id) values ('from erin', %s)", [project])
             with app.transaction():
                 app.execute("select set_config('app.user_id', %s, true)", [str(user)])
-                shared = app.execute("select t.title, e.actor_id = %s from app.tasks as t join app.task_events as e"
-                                     " on e.task_id = t.id where t.project_id = %s", [erin, project]).fetchall()
+                shared = app.execute(
+                    "select t.title, e.actor_id = %s from app.tasks as t join app.task_events as e"
+                    " on e.task_id = t.id where t.project_id = %s",
+                    [erin, project],
+                ).fetchall()
                 app.execute("select app.transfer_ownership(%s, %s)", [project, erin])
-        assert kinds == [("created", True), ("status_changed", True), ("deleted", True), ("restored", True),
-                         ("hard_deleted", True)]
+        assert kinds == [
+            ("created", True),
+            ("status_changed", True),
+            ("deleted", True),
+            ("restored", True),
+            ("hard_deleted", True),
+        ]
         assert shared == [("from erin", True)]
     finally:
         with psycopg.connect(owner_url, autocommit=True) as owner:
@@ -86,7 +98,8 @@ def _holds_no_standing_rights(admin: psycopg.Connection, owner_url: str) -> None
     owner = psycopg.conninfo.conninfo_to_dict(owner_url)["user"]
     rights = admin.execute(
         "select r.rolname from pg_roles r where r.rolname = any(%s) and pg_has_role(%s, r.oid, 'USAGE')",
-        [["todo_app", "todo_auth", "todo_migrator", "todo_readonly"], owner]).fetchall()
+        [["todo_app", "todo_auth", "todo_migrator", "todo_readonly"], owner],
+    ).fetchall()
     assert rights == []
     with psycopg.connect(owner_url) as conn:  # forced row-level security holds for the owner itself
         assert conn.execute("select count(*) from app.users").fetchone() == (0,)
@@ -99,7 +112,8 @@ def _whole_chain(admin: psycopg.Connection, owner_url: str, login_url) -> None:
     assert "0 applied" in rolled
     granted = admin.execute(
         "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace, "
-        "aclexplode(c.relacl) a join pg_roles r on r.oid = a.grantee where r.rolname = any(%s)", [list(ROLES)]
+        "aclexplode(c.relacl) a join pg_roles r on r.oid = a.grantee where r.rolname = any(%s)",
+        [list(ROLES)],
     ).fetchone()
     assert granted == (0,)  # nothing granted to the roles in this database once everything is rolled back
     # (The roles stay where anything still uses them, e.g. the owner's ADMIN OPTION on 16+; 0002 drops the rest.)
@@ -127,8 +141,9 @@ def test_an_ordinary_owner_runs_everything_where_the_roles_do_not_exist_yet(labe
             _make_owner(admin, "hosted_owner", "owner-password", "tododb")
         owner_url = cluster.url("tododb", "hosted_owner", "owner-password")
         with psycopg.connect(cluster.url("tododb"), autocommit=True) as admin:
-            assert admin.execute("select rolsuper, rolbypassrls from pg_roles where rolname = 'hosted_owner'"
-                                 ).fetchone() == (False, False)
+            assert admin.execute(
+                "select rolsuper, rolbypassrls from pg_roles where rolname = 'hosted_owner'"
+            ).fetchone() == (False, False)
             _whole_chain(admin, owner_url, lambda user, password: cluster.url("tododb", user, password))
 
 
@@ -170,14 +185,16 @@ def test_migrate_refuses_a_todo_migrator_someone_can_log_in_as():
             _make_owner(admin, "hosted_owner", "owner-password", "tododb")
             admin.execute("create role todo_migrator login password 'squatter'")
         line = assert_one_line_error(
-            run_cli("migrate", env={"DATABASE_URL": cluster.url("tododb", "hosted_owner", "owner-password")}))
+            run_cli("migrate", env={"DATABASE_URL": cluster.url("tododb", "hosted_owner", "owner-password")})
+        )
         assert "0016a_prepare_auth_function_handover" in line and " 42501 " in line, line
         # The boundary: once it is a plain group role, the owner only needs what any owner needs of a role
         # another one created (ADMIN OPTION, named in one line), and then migrates.
         with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
             admin.execute("alter role todo_migrator nologin")
             line = assert_one_line_error(
-                run_cli("migrate", env={"DATABASE_URL": cluster.url("tododb", "hosted_owner", "owner-password")}))
+                run_cli("migrate", env={"DATABASE_URL": cluster.url("tododb", "hosted_owner", "owner-password")})
+            )
             grant = re.search(ADMIN_GRANT, line)
             assert grant and grant.group(1).startswith("grant todo_migrator to hosted_owner "), line
             admin.execute(grant.group(1))

@@ -12,8 +12,16 @@ import pytest
 from tests.support import PARAMS, acting_as, db_url, new_tag, new_task, new_user, refused
 
 USER_TABLES = [
-    "users", "projects", "project_members", "project_invitations",
-    "tasks", "tags", "task_tags", "task_events", "tasks_archive", "task_tags_archive",
+    "users",
+    "projects",
+    "project_members",
+    "project_invitations",
+    "tasks",
+    "tags",
+    "task_tags",
+    "task_events",
+    "tasks_archive",
+    "task_tags_archive",
 ]
 
 

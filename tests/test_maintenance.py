@@ -14,13 +14,24 @@ import psycopg
 import pytest
 
 from tests.support import (
-    ROOT, acting_as, assert_one_line_error, db_url, new_tag, new_task, new_user, refused, rows_checksum, run_cli,
+    ROOT,
+    acting_as,
+    assert_one_line_error,
+    db_url,
+    new_tag,
+    new_task,
+    new_user,
+    refused,
+    rows_checksum,
+    run_cli,
 )
 from tooling import maintain
 
 DAY = timedelta(days=1)
-TASK_COLUMNS = ("id, user_id, title, description, status, priority, due_at, completed_at, estimated_hours, "
-                "deleted_at, created_at, updated_at")
+TASK_COLUMNS = (
+    "id, user_id, title, description, status, priority, due_at, completed_at, estimated_hours, "
+    "deleted_at, created_at, updated_at"
+)
 
 
 def _completed(conn, user_id, days_ago: float, title: str = "done", seconds: int = 0):
@@ -55,8 +66,9 @@ def test_purge_hard_deletes_only_what_has_been_in_the_bin_longer_than_the_cutoff
     postgresql.execute("insert into app.task_tags (user_id, task_id, tag_id) values (%s, %s, %s)", [ann, old[0], tag])
     postgresql.commit()
 
-    result = run_cli("maintain", "purge", "--older-than", "30d", "--batch-size", "2",
-                     env={"DATABASE_URL": db_url(postgresql)})
+    result = run_cli(
+        "maintain", "purge", "--older-than", "30d", "--batch-size", "2", env={"DATABASE_URL": db_url(postgresql)}
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1].startswith("purged 3 tasks deleted before ")
     assert _ids(postgresql, "tasks") == {recent, live}
@@ -77,7 +89,9 @@ def test_archive_moves_old_completed_tasks_with_their_links_and_nothing_else(pos
     young = _completed(postgresql, ann, 364)  # the boundary that must stay
     binned_old = _completed(postgresql, ann, 400)
     postgresql.execute("update app.tasks set deleted_at = now() where id = %s", [binned_old])  # purge's, not archive's
-    open_task = new_task(postgresql, ann, created_at=postgresql.execute("select now() - interval '2 years'").fetchone()[0])
+    open_task = new_task(
+        postgresql, ann, created_at=postgresql.execute("select now() - interval '2 years'").fetchone()[0]
+    )
     tag = new_tag(postgresql, ann)
     postgresql.execute("insert into app.task_tags (user_id, task_id, tag_id) values (%s, %s, %s)", [ann, linked, tag])
     before = {row[0]: row for row in postgresql.execute(f"select {TASK_COLUMNS} from app.tasks")}
@@ -103,12 +117,14 @@ def test_archive_killed_mid_way_and_run_again_loses_nothing_and_moves_nothing_tw
     old = [_completed(postgresql, ann if i % 3 else bob, 400, seconds=i) for i in range(600)]
     for task in old[::10]:
         if postgresql.execute("select user_id from app.tasks where id = %s", [task]).fetchone()[0] == ann:
-            postgresql.execute("insert into app.task_tags (user_id, task_id, tag_id) values (%s, %s, %s)",
-                               [ann, task, tag])
+            postgresql.execute(
+                "insert into app.task_tags (user_id, task_id, tag_id) values (%s, %s, %s)", [ann, task, tag]
+            )
     kept = [_completed(postgresql, ann, 100) for _ in range(5)]
     held_tag = new_tag(postgresql, ann, "held")
-    postgresql.execute("insert into app.task_tags (user_id, task_id, tag_id) values (%s, %s, %s)",
-                       [ann, old[170], held_tag])
+    postgresql.execute(
+        "insert into app.task_tags (user_id, task_id, tag_id) values (%s, %s, %s)", [ann, old[170], held_tag]
+    )
     snapshot = rows_checksum(postgresql, f"select {TASK_COLUMNS} from app.tasks where id = any(%s)", [old])
     links = postgresql.execute("select count(*) from app.task_tags").fetchone()[0]
     postgresql.commit()
@@ -121,13 +137,19 @@ def test_archive_killed_mid_way_and_run_again_loses_nothing_and_moves_nothing_tw
         app.execute("select 1 from app.tags where id = %s for update", [held_tag])
         job = subprocess.Popen(
             [sys.executable, "-m", "tooling", "maintain", "archive", "--older-than", "365d", "--batch-size", "50"],
-            cwd=ROOT, env={**os.environ, "DATABASE_URL": url}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": url},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not watcher.execute(
-            "select count(*) from pg_stat_activity where application_name = 'tododb maintain' "
-            "and wait_event_type = 'Lock'"
-        ).fetchone()[0]:
+        while (
+            time.monotonic() < deadline
+            and not watcher.execute(
+                "select count(*) from pg_stat_activity where application_name = 'tododb maintain' "
+                "and wait_event_type = 'Lock'"
+            ).fetchone()[0]
+        ):
             time.sleep(0.05)
         assert job.poll() is None, job.communicate()
         job.send_signal(signal.SIGKILL)
@@ -135,7 +157,8 @@ def test_archive_killed_mid_way_and_run_again_loses_nothing_and_moves_nothing_tw
         app.rollback()
 
     counts = lambda: postgresql.execute(  # noqa: E731
-        "select (select count(*) from app.tasks), (select count(*) from app.tasks_archive)").fetchone()
+        "select (select count(*) from app.tasks), (select count(*) from app.tasks_archive)"
+    ).fetchone()
     tasks, archived = counts()
     assert archived == 150 and tasks == 600 + 5 - 150  # three whole batches kept, the fourth rolled back
 
@@ -161,8 +184,9 @@ def test_maintenance_needs_a_role_that_bypasses_row_level_security(postgresql):
 
 @pytest.mark.parametrize("age", ["0d", "30", "thirty days", "-3d", "3y"])
 def test_a_malformed_age_is_refused_in_one_line(postgresql, age):
-    line = assert_one_line_error(run_cli("maintain", "archive", "--older-than", age,
-                                         env={"DATABASE_URL": db_url(postgresql)}))
+    line = assert_one_line_error(
+        run_cli("maintain", "archive", "--older-than", age, env={"DATABASE_URL": db_url(postgresql)})
+    )
     assert "--older-than" in line
 
 
@@ -203,9 +227,12 @@ def test_a_user_reads_only_their_own_archive_and_no_one_writes_it(postgresql):
     with acting_as(postgresql, "todo_readonly", bob) as conn:
         assert {r[0] for r in conn.execute("select user_id from app.tasks_archive")} == {bob}
     with acting_as(postgresql, "todo_app", ann) as conn:
-        for statement in ("update app.tasks_archive set title = 'x'", "delete from app.tasks_archive",
-                          "insert into app.tasks_archive (id) values (gen_random_uuid())",
-                          "delete from app.task_tags_archive"):
+        for statement in (
+            "update app.tasks_archive set title = 'x'",
+            "delete from app.tasks_archive",
+            "insert into app.tasks_archive (id) values (gen_random_uuid())",
+            "delete from app.task_tags_archive",
+        ):
             with refused(conn, "42501"):
                 conn.execute(statement)
 
@@ -223,8 +250,9 @@ def test_a_shared_projects_archived_tasks_stay_visible_to_its_members_and_no_one
     project = postgresql.execute(
         "insert into app.projects (owner_id, name) values (%s, 'Household') returning id", [ann]
     ).fetchone()[0]
-    postgresql.execute("insert into app.project_members (project_id, user_id, role) values (%s, %s, 'viewer')",
-                       [project, bob])
+    postgresql.execute(
+        "insert into app.project_members (project_id, user_id, role) values (%s, %s, 'viewer')", [project, bob]
+    )
     task = _completed(postgresql, ann, 400)
     postgresql.execute("update app.tasks set project_id = %s where id = %s", [project, task])
     postgresql.commit()
@@ -243,8 +271,9 @@ def test_purge_deletes_a_binned_task_whose_creator_has_deleted_their_account(pos
     project = postgresql.execute(
         "insert into app.projects (owner_id, name) values (%s, 'Household') returning id", [ann]
     ).fetchone()[0]
-    postgresql.execute("insert into app.project_members (project_id, user_id, role) values (%s, %s, 'editor')",
-                       [project, dave])
+    postgresql.execute(
+        "insert into app.project_members (project_id, user_id, role) values (%s, %s, 'editor')", [project, dave]
+    )
     task = _binned(postgresql, dave, 40)
     postgresql.execute("update app.tasks set project_id = %s where id = %s", [project, task])
     kept = _binned(postgresql, ann, 1)  # the boundary: in the bin for less than the cutoff
@@ -263,21 +292,27 @@ def test_the_archive_keeps_every_members_links_and_a_leavers_work(postgresql):
     project = postgresql.execute(
         "insert into app.projects (owner_id, name) values (%s, 'Household') returning id", [ann]
     ).fetchone()[0]
-    postgresql.execute("insert into app.project_members (project_id, user_id, role) values (%s, %s, 'editor')",
-                       [project, dave])
+    postgresql.execute(
+        "insert into app.project_members (project_id, user_id, role) values (%s, %s, 'editor')", [project, dave]
+    )
     task = _completed(postgresql, dave, 400)
     postgresql.execute("update app.tasks set project_id = %s where id = %s", [project, task])
     for user in (ann, dave):  # both tag dave's task, each with a tag of their own
-        postgresql.execute("insert into app.task_tags (user_id, task_id, tag_id) values (%s, %s, %s)",
-                           [user, task, new_tag(postgresql, user)])
+        postgresql.execute(
+            "insert into app.task_tags (user_id, task_id, tag_id) values (%s, %s, %s)",
+            [user, task, new_tag(postgresql, user)],
+        )
     postgresql.commit()
     maintain.run(db_url(postgresql), "archive", 365 * DAY, echo=lambda *_: None)
-    assert postgresql.execute("select count(*) from app.task_tags_archive where task_id = %s",
-                              [task]).fetchone() == (2,)
+    assert postgresql.execute("select count(*) from app.task_tags_archive where task_id = %s", [task]).fetchone() == (
+        2,
+    )
     postgresql.execute("delete from app.users where id = %s", [dave])
     postgresql.commit()
-    assert postgresql.execute("select user_id, project_id from app.tasks_archive where id = %s",
-                              [task]).fetchone() == (None, project)
+    assert postgresql.execute("select user_id, project_id from app.tasks_archive where id = %s", [task]).fetchone() == (
+        None,
+        project,
+    )
     with acting_as(postgresql, "todo_app", ann) as conn:
         assert _ids(conn, "tasks_archive") == {task}
         assert conn.execute("select count(*) from app.task_tags_archive").fetchone() == (1,)  # her own link only

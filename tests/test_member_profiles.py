@@ -8,8 +8,10 @@ import json
 
 from tests.support import acting_as, new_user
 
-PROBE = ("explain (analyze, format json, timing off, costs off, summary off) "
-         "select * from app.project_member_profiles where email::text = %s")
+PROBE = (
+    "explain (analyze, format json, timing off, costs off, summary off) "
+    "select * from app.project_member_profiles where email::text = %s"
+)
 
 
 def _rows_anywhere(plan: dict) -> int:
@@ -26,18 +28,22 @@ def _users_rows(plan: dict) -> int:
 
 def _world(conn):
     ann, bob, eve = (new_user(conn, f"{name}@example.com", name=name.title()) for name in ("ann", "bob", "eve"))
-    project = conn.execute("insert into app.projects (owner_id, name) values (%s, 'Household') returning id",
-                           [ann]).fetchone()[0]
-    conn.execute("insert into app.project_members (project_id, user_id, role) values (%s, %s, 'editor')",
-                 [project, bob])
+    project = conn.execute(
+        "insert into app.projects (owner_id, name) values (%s, 'Household') returning id", [ann]
+    ).fetchone()[0]
+    conn.execute(
+        "insert into app.project_members (project_id, user_id, role) values (%s, %s, 'editor')", [project, bob]
+    )
     return ann, bob, eve, project
 
 
 def test_a_co_member_sees_name_email_and_role_and_nothing_else(postgresql):
     ann, bob, eve, project = _world(postgresql)
     with acting_as(postgresql, "todo_app", bob) as conn:
-        rows = conn.execute("select user_id, role, name, email from app.project_member_profiles "
-                            "where project_id = %s order by role", [project]).fetchall()
+        rows = conn.execute(
+            "select user_id, role, name, email from app.project_member_profiles where project_id = %s order by role",
+            [project],
+        ).fetchall()
         columns = [c.name for c in conn.execute("select * from app.project_member_profiles limit 0").description]
     assert rows == [(bob, "editor", "Bob", "bob@example.com"), (ann, "owner", "Ann", "ann@example.com")]
     assert "password_hash" not in columns and "last_login_at" not in columns

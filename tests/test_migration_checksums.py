@@ -8,10 +8,18 @@ from tests.support import assert_one_line_error, db_url, run_cli, write_migratio
 
 def _folder(tmp_path):
     folder = tmp_path / "migrations"
-    write_migration(folder, "0001_create_first", "-- First.\ncreate table public.first (id int);\n",
-                    "-- Undo.\ndrop table public.first;\n")
-    write_migration(folder, "0002_create_second", "-- Second.\n-- depends: 0001_create_first\n"
-                    "create table public.second (id int);\n", "-- Undo.\ndrop table public.second;\n")
+    write_migration(
+        folder,
+        "0001_create_first",
+        "-- First.\ncreate table public.first (id int);\n",
+        "-- Undo.\ndrop table public.first;\n",
+    )
+    write_migration(
+        folder,
+        "0002_create_second",
+        "-- Second.\n-- depends: 0001_create_first\ncreate table public.second (id int);\n",
+        "-- Undo.\ndrop table public.second;\n",
+    )
     return folder
 
 

@@ -16,7 +16,13 @@ import pytest
 
 from tests.logins import login_role
 from tests.support import (
-    MIGRATIONS_DIR, PARAMS, assert_one_line_error, catalog_snapshot, db_url, run_cli, write_migration,
+    MIGRATIONS_DIR,
+    PARAMS,
+    assert_one_line_error,
+    catalog_snapshot,
+    db_url,
+    run_cli,
+    write_migration,
 )
 from tooling import migrate, server
 from tooling.config import ROOT
@@ -27,8 +33,15 @@ SLOW_MIGRATION = (
     "select pg_sleep(case when current_setting('tododb.test_sleep', true) = 'on' then 60 else 0 end);\n"
 )
 # Every mode that conflicts with the migrator's EXCLUSIVE (ACCESS SHARE, pg_dump's, does not).
-CONFLICTING_MODES = ("row share", "row exclusive", "share update exclusive", "share", "share row exclusive",
-                     "exclusive", "access exclusive")
+CONFLICTING_MODES = (
+    "row share",
+    "row exclusive",
+    "share update exclusive",
+    "share",
+    "share row exclusive",
+    "exclusive",
+    "access exclusive",
+)
 
 
 def _wait_for(condition, timeout: float = 30, what: str = "condition") -> None:
@@ -40,8 +53,9 @@ def _wait_for(condition, timeout: float = 30, what: str = "condition") -> None:
     pytest.fail(f"timed out waiting for {what}")
 
 
-def _migration_backend(observer: psycopg.Connection, dbname: str, wait_event: str,
-                       application_name: str = migrate.APPLICATION_NAME) -> int | None:
+def _migration_backend(
+    observer: psycopg.Connection, dbname: str, wait_event: str, application_name: str = migrate.APPLICATION_NAME
+) -> int | None:
     row = observer.execute(
         "select pid from pg_stat_activity where datname = %s and application_name = %s and wait_event = %s",
         [dbname, application_name, wait_event],
@@ -67,7 +81,11 @@ def _start_cli(*args: str, env: dict[str, str]) -> subprocess.Popen:
     full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | env
     return subprocess.Popen(
         [sys.executable, "-m", "tooling", *args],
-        cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -90,8 +108,10 @@ def test_second_run_waits_for_the_lock_then_completes(empty_db, observer):
     holder = migrate.take_lock(db_url(empty_db), 0)
     proc = _start_cli("migrate", env={"DATABASE_URL": db_url(empty_db), "TODODB_LOCK_WAIT": "60"})
     try:
-        _wait_for(lambda: _migration_backend(observer, empty_db.info.dbname, "relation", migrate.LOCK_APPLICATION_NAME),
-                  what="the run to wait")
+        _wait_for(
+            lambda: _migration_backend(observer, empty_db.info.dbname, "relation", migrate.LOCK_APPLICATION_NAME),
+            what="the run to wait",
+        )
         holder.close()  # the holder's session ends: the server releases its lock
         out, err = proc.communicate(timeout=60)
     finally:
@@ -129,8 +149,10 @@ def test_an_app_login_cannot_take_the_lock_and_does_not_delay_a_run(postgresql):
         # The refusal comes before the lock: a failed attempt, its transaction still open, holds nothing...
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             app.execute(f"lock table {migrate.LOCK_TABLE} in access exclusive mode")
-        held = postgresql.execute("select count(*) from pg_locks where pid = %s and relation = to_regclass(%s)",
-                                  [app.info.backend_pid, migrate.LOCK_TABLE]).fetchone()
+        held = postgresql.execute(
+            "select count(*) from pg_locks where pid = %s and relation = to_regclass(%s)",
+            [app.info.backend_pid, migrate.LOCK_TABLE],
+        ).fetchone()
         assert held == (0,)
         # ...so the migrator takes the lock at once, and a whole run does not wait.
         migrate.take_lock(url, 0).close()
@@ -154,7 +176,8 @@ def test_the_lock_table_is_empty_granted_to_no_one_and_not_part_of_the_schema(po
         [migrate.LOCK_TABLE],
     ).fetchone()
     migrator = postgresql.execute(
-        "select pg_get_userbyid(relowner) from pg_class where oid = '_yoyo_migration'::regclass")
+        "select pg_get_userbyid(relowner) from pg_class where oid = '_yoyo_migration'::regclass"
+    )
     assert owner == migrator.fetchone()[0] and columns == 0  # created by the run, like yoyo's own tables
     assert acl is None  # never granted: only its owner (and superusers) may lock it
     assert migrate.LOCK_TABLE not in repr(catalog_snapshot(postgresql))  # so drift and the snapshot ignore it
@@ -167,7 +190,9 @@ def test_default_privileges_do_not_reach_the_lock_table(empty_db):
     migrate.take_lock(db_url(empty_db), 0).close()  # a first run creates the table
     granted = empty_db.execute(
         "select count(*) from pg_class c, aclexplode(c.relacl) a where c.oid = to_regclass(%s)"
-        " and a.grantee <> c.relowner", [migrate.LOCK_TABLE]).fetchone()
+        " and a.grantee <> c.relowner",
+        [migrate.LOCK_TABLE],
+    ).fetchone()
     assert granted == (0,)
     # The boundary: the default privileges do apply to any other table.
     empty_db.execute("create table public.other ()")
@@ -215,8 +240,10 @@ def test_a_first_run_racing_another_to_create_the_lock_table_goes_on(empty_db, o
     racer.execute(f"create table {migrate.LOCK_TABLE} ()")
     proc = _start_cli("migrate", env={"DATABASE_URL": db_url(empty_db)})
     try:
-        _wait_for(lambda: _migration_backend(observer, empty_db.info.dbname, "transactionid",
-                                             migrate.LOCK_APPLICATION_NAME), what="the run to queue behind the create")
+        _wait_for(
+            lambda: _migration_backend(observer, empty_db.info.dbname, "transactionid", migrate.LOCK_APPLICATION_NAME),
+            what="the run to queue behind the create",
+        )
         racer.commit()
         out, err = proc.communicate(timeout=60)
     finally:
@@ -240,9 +267,16 @@ def test_a_held_lock_does_not_block_pg_dump(postgresql, tmp_path):
     holder = migrate.take_lock(db_url(postgresql), 0)
     try:
         dumped = subprocess.run(
-            [str(server.binaries_dir() / "pg_dump"), "--format=custom", "--lock-wait-timeout=5s",
-             f"--file={tmp_path / 'copy.dump'}", db_url(postgresql)],
-            capture_output=True, text=True, timeout=60,
+            [
+                str(server.binaries_dir() / "pg_dump"),
+                "--format=custom",
+                "--lock-wait-timeout=5s",
+                f"--file={tmp_path / 'copy.dump'}",
+                db_url(postgresql),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     finally:
         holder.close()
@@ -280,8 +314,11 @@ def test_tool_killed_mid_migration_leaves_nothing_and_the_next_run_completes(emp
         timeout=20,
         what="the server to end the orphaned session",
     )
-    _wait_for(lambda: _lock_sessions(observer, empty_db.info.dbname) == 0, timeout=20,
-              what="the server to end the orphaned lock session")  # its lock goes with it
+    _wait_for(
+        lambda: _lock_sessions(observer, empty_db.info.dbname) == 0,
+        timeout=20,
+        what="the server to end the orphaned lock session",
+    )  # its lock goes with it
     _assert_nothing_applied(empty_db)
 
     result = run_cli("--migrations", str(slow_migrations), "migrate", env={"DATABASE_URL": url})
@@ -330,8 +367,9 @@ def test_a_run_whose_lock_session_ends_stops_before_committing(empty_db, tmp_pat
     folder = tmp_path / "migrations"
     write_migration(folder, "0001_create_probe", KILL_LOCK_MIGRATION, "-- Undo.\ndrop table public.probe;\n")
     url = db_url(empty_db)
-    lost = run_cli("--migrations", str(folder), "migrate",
-                   env={"DATABASE_URL": url, "PGOPTIONS": "-c tododb.test_kill_lock=on"})
+    lost = run_cli(
+        "--migrations", str(folder), "migrate", env={"DATABASE_URL": url, "PGOPTIONS": "-c tododb.test_kill_lock=on"}
+    )
     line = assert_one_line_error(lost)
     assert "the migration lock was lost" in line and "stopped before committing 0001_create_probe" in line
     _assert_nothing_applied(empty_db)

@@ -37,15 +37,23 @@ BACKEND = textwrap.dedent("""
 def venv(tmp_path_factory) -> Path:
     """A fresh virtualenv with the wheel built from this checkout installed (and nothing else of it)."""
     where = tmp_path_factory.mktemp("wheel")
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir",
-                            str(where / "dist"), str(ROOT)], capture_output=True, text=True, timeout=600)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(where / "dist"), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert built.returncode == 0, built.stderr
     (wheel,) = (where / "dist").glob("tododb-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {"tododb/_sql/tasks.sql", "tododb/_sql/tags.sql", "tododb/queries.py", "tododb/pool.py"} <= set(names)
     subprocess.run([sys.executable, "-m", "venv", str(where / "venv")], check=True, timeout=300)
-    installed = subprocess.run([str(where / "venv/bin/python"), "-m", "pip", "install", "--quiet",
-                                "--disable-pip-version-check", str(wheel)], capture_output=True, text=True, timeout=600)
+    installed = subprocess.run(
+        [str(where / "venv/bin/python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert installed.returncode == 0, installed.stderr
     return where / "venv"
 
@@ -55,9 +63,14 @@ def test_the_installed_wheel_runs_the_named_queries_as_a_user(venv, postgresql, 
     postgresql.commit()
     postgresql.autocommit = True
     with login_role(postgresql, postgresql.info.dbname) as url:
-        ran = subprocess.run([str(venv / "bin/python"), "-c", BACKEND], cwd=tmp_path, capture_output=True, text=True,
-                             env={"APP_DATABASE_URL": url, "END_USER": str(ann), "PATH": "/usr/bin:/bin"},
-                             timeout=120)
+        ran = subprocess.run(
+            [str(venv / "bin/python"), "-c", BACKEND],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env={"APP_DATABASE_URL": url, "END_USER": str(ann), "PATH": "/usr/bin:/bin"},
+            timeout=120,
+        )
     assert ran.returncode == 0, ran.stderr
     out = json.loads(ran.stdout)
     assert out["titles"] == ["from the wheel"]
@@ -65,7 +78,13 @@ def test_the_installed_wheel_runs_the_named_queries_as_a_user(venv, postgresql, 
 
 
 def test_the_operational_command_says_in_one_line_what_it_needs_where_only_the_package_is(venv, tmp_path):
-    ran = subprocess.run([str(venv / "bin/tododb"), "status"], cwd=tmp_path, capture_output=True, text=True,
-                         env={"PATH": "/usr/bin:/bin"}, timeout=60)
+    ran = subprocess.run(
+        [str(venv / "bin/tododb"), "status"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
     assert ran.returncode == 1 and "Traceback" not in ran.stderr
     assert ran.stderr.strip().splitlines() == [ran.stderr.strip()] and ran.stderr.startswith("tododb: ")

@@ -33,8 +33,11 @@ def dumper():
     source, target = f"{role}_source", f"{role}_restored"
     admin_url = PARAMS.url(PARAMS.maintenance_dbname)
     with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("create role {} login password {} bypassrls createdb").format(
-            sql.Identifier(role), sql.Literal(password)))
+        admin.execute(
+            sql.SQL("create role {} login password {} bypassrls createdb").format(
+                sql.Identifier(role), sql.Literal(password)
+            )
+        )
         admin.execute(sql.SQL("create database {} owner {}").format(sql.Identifier(source), sql.Identifier(role)))
     try:
         url = reachable_url(source, role, password)
@@ -76,11 +79,17 @@ def _tool(argv: list[str]) -> str:
 
 
 def test_client_invocation_moves_the_password_to_the_environment():
-    conninfo, env = backup.client_invocation("postgresql://someone:s3cret%3Aword@db.example.com:6432/tododb"
-                                             "?sslmode=require")
+    conninfo, env = backup.client_invocation(
+        "postgresql://someone:s3cret%3Aword@db.example.com:6432/tododb?sslmode=require"
+    )
     assert "s3cret" not in conninfo
     assert psycopg.conninfo.conninfo_to_dict(conninfo) == {
-        "user": "someone", "host": "db.example.com", "port": "6432", "dbname": "tododb", "sslmode": "require"}
+        "user": "someone",
+        "host": "db.example.com",
+        "port": "6432",
+        "dbname": "tododb",
+        "sslmode": "require",
+    }
     assert env["PGPASSWORD"] == "s3cret:word"
     assert "PGPASSWORD" not in os.environ or os.environ["PGPASSWORD"] != "s3cret:word"  # the child's env only
     # The boundary: without a password in the URL, nothing is added (libpq looks where it always does).
@@ -93,13 +102,15 @@ def test_backup_and_restore_as_a_password_role_put_no_password_on_a_command_line
     archive = backup.backup(url, tmp_path / "notes.dump")
     restored = backup.restore(url, archive, into=target)
 
-    with psycopg.connect(PARAMS.url(target)) as copy, psycopg.connect(PARAMS.url(
-            psycopg.conninfo.conninfo_to_dict(url)["dbname"])) as original:
+    with (
+        psycopg.connect(PARAMS.url(target)) as copy,
+        psycopg.connect(PARAMS.url(psycopg.conninfo.conninfo_to_dict(url)["dbname"])) as original,
+    ):
         query = "select * from public.notes"
         assert rows_checksum(copy, query) == rows_checksum(original, query) and rows_checksum(copy, query)[0] == 500
-        assert copy.execute("select relforcerowsecurity, pg_get_userbyid(relowner) from pg_class "
-                            "where oid = 'public.notes'::regclass").fetchone() == (
-            True, psycopg.conninfo.conninfo_to_dict(url)["user"])
+        assert copy.execute(
+            "select relforcerowsecurity, pg_get_userbyid(relowner) from pg_class where oid = 'public.notes'::regclass"
+        ).fetchone() == (True, psycopg.conninfo.conninfo_to_dict(url)["user"])
     assert psycopg.conninfo.conninfo_to_dict(restored)["dbname"] == target
 
     tools = [_tool(argv) for argv, _ in spawned]

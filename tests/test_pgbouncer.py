@@ -35,7 +35,7 @@ from tests.logins import login_role
 from tests.support import new_task, new_user
 from tests.test_pool_reset import CLEAN, plant_trap, traces_of_the_trap
 from tests.test_pool_timeouts import LIMITS, READ_LIMITS
-from tododb import OutcomeUnknown, QUERIES, Unavailable, transaction
+from tododb import QUERIES, OutcomeUnknown, Unavailable, transaction
 from tododb.pool import PoolSettings, act_as, as_user, create_pool
 from tooling import bouncer
 
@@ -50,6 +50,7 @@ TASK = dict(description=None, priority=None, due_at=None, estimated_hours=None)
 def _missing(module, name: str) -> Callable[..., None]:
     def gone(**_):
         pytest.fail(f"{module.__name__}.{name} is gone: update the scenario list in tests/test_pgbouncer.py")
+
     gone.__name__ = name
     return gone
 
@@ -69,11 +70,17 @@ def call(scenario: Callable[..., None], arguments: dict[str, object], **availabl
     scenario(**{name: value for name, value in {**available, **arguments}.items() if name in wanted})
 
 
-@pytest.mark.parametrize("scenario, arguments", scenarios(test_pool, [
-    "test_identity_never_leaks_from_one_borrower_to_the_next",
-    "test_an_exception_inside_the_block_leaves_nothing_written",
-    "test_statement_timeout_applies_to_pooled_connections",
-]))
+@pytest.mark.parametrize(
+    "scenario, arguments",
+    scenarios(
+        test_pool,
+        [
+            "test_identity_never_leaks_from_one_borrower_to_the_next",
+            "test_an_exception_inside_the_block_leaves_nothing_written",
+            "test_statement_timeout_applies_to_pooled_connections",
+        ],
+    ),
+)
 def test_pool_scenarios_through_pgbouncer(scenario, arguments, postgresql):
     users = new_user(postgresql, "ann@example.com"), new_user(postgresql, "bob@example.com")
     with bouncer_login_pool(postgresql, statement_timeout=1) as pool:  # the `pool` fixture, through PgBouncer
@@ -82,13 +89,19 @@ def test_pool_scenarios_through_pgbouncer(scenario, arguments, postgresql):
 
 # Not here: test_a_connection_that_cannot_be_reset_is_replaced kills the client's server backend by
 # conn.info.backend_pid, which behind PgBouncer names no server process (see the focused tests below).
-@pytest.mark.parametrize("scenario, arguments", scenarios(test_pool_reset, [
-    "test_a_temp_domain_planted_by_one_borrower_never_captures_the_next_ones_casts",
-    "test_without_the_reset_the_same_trap_captures_the_next_borrower",
-    "test_a_session_wide_identity_role_or_search_path_never_reaches_the_next_borrower",
-    "test_prepared_statements_are_forgotten_by_the_server_and_by_psycopg",
-    "test_client_side_transaction_characteristics_are_restored",
-]))
+@pytest.mark.parametrize(
+    "scenario, arguments",
+    scenarios(
+        test_pool_reset,
+        [
+            "test_a_temp_domain_planted_by_one_borrower_never_captures_the_next_ones_casts",
+            "test_without_the_reset_the_same_trap_captures_the_next_borrower",
+            "test_a_session_wide_identity_role_or_search_path_never_reaches_the_next_borrower",
+            "test_prepared_statements_are_forgotten_by_the_server_and_by_psycopg",
+            "test_client_side_transaction_characteristics_are_restored",
+        ],
+    ),
+)
 def test_pool_reset_scenarios_through_pgbouncer(scenario, arguments, postgresql, monkeypatch):
     monkeypatch.setattr(test_pool_reset, "login_pool", bouncer_login_pool)
     monkeypatch.setattr(test_pool_reset, "login_role", bouncer_login_role)
@@ -100,14 +113,20 @@ def test_pool_reset_scenarios_through_pgbouncer(scenario, arguments, postgresql,
 
 # Not here: test_the_limits_never_travel_in_the_startup_packet puts `options` in the URL, which
 # PgBouncer refuses (test_pgbouncer_refuses_startup_options_and_the_pool_sends_none below).
-@pytest.mark.parametrize("scenario, arguments", scenarios(test_pool_timeouts, [
-    "test_as_user_sets_the_default_limits_and_they_end_with_the_transaction",
-    "test_as_user_sets_the_configured_limits",
-    "test_the_limits_cost_no_extra_round_trip",
-    "test_a_statement_past_statement_timeout_is_cancelled",
-    "test_waiting_for_a_lock_past_lock_timeout_fails",
-    "test_a_transaction_left_idle_past_the_limit_ends_its_session_and_the_pool_replaces_it",
-]))
+@pytest.mark.parametrize(
+    "scenario, arguments",
+    scenarios(
+        test_pool_timeouts,
+        [
+            "test_as_user_sets_the_default_limits_and_they_end_with_the_transaction",
+            "test_as_user_sets_the_configured_limits",
+            "test_the_limits_cost_no_extra_round_trip",
+            "test_a_statement_past_statement_timeout_is_cancelled",
+            "test_waiting_for_a_lock_past_lock_timeout_fails",
+            "test_a_transaction_left_idle_past_the_limit_ends_its_session_and_the_pool_replaces_it",
+        ],
+    ),
+)
 def test_pool_timeout_scenarios_through_pgbouncer(scenario, arguments, postgresql, monkeypatch):
     monkeypatch.setattr(test_pool_timeouts, "login_pool", bouncer_login_pool)
     ann = new_user(postgresql, "ann@example.com")
@@ -118,14 +137,21 @@ def test_pool_timeout_scenarios_through_pgbouncer(scenario, arguments, postgresq
 # Not here: the two connection-loss scenarios kill the server backend by conn.info.backend_pid (see the
 # focused tests below). The real deadlock needs two server connections: its second `login_pool` gets a
 # PgBouncer of its own.
-@pytest.mark.parametrize("scenario, arguments", scenarios(test_errors_and_retries, [
-    "test_a_taken_name_is_a_conflict_naming_the_rule",
-    "test_broken_rules_and_malformed_data_are_invalid_input",
-    "test_another_users_row_is_not_found_and_writing_one_is_not_allowed",
-    "test_a_serialization_failure_or_deadlock_runs_the_work_again",
-    "test_retries_are_bounded_and_end_as_contention",
-    "test_a_real_deadlock_is_retried_and_both_transactions_land",
-], test_a_serialization_failure_or_deadlock_runs_the_work_again={"sqlstate": "40001"}))
+@pytest.mark.parametrize(
+    "scenario, arguments",
+    scenarios(
+        test_errors_and_retries,
+        [
+            "test_a_taken_name_is_a_conflict_naming_the_rule",
+            "test_broken_rules_and_malformed_data_are_invalid_input",
+            "test_another_users_row_is_not_found_and_writing_one_is_not_allowed",
+            "test_a_serialization_failure_or_deadlock_runs_the_work_again",
+            "test_retries_are_bounded_and_end_as_contention",
+            "test_a_real_deadlock_is_retried_and_both_transactions_land",
+        ],
+        test_a_serialization_failure_or_deadlock_runs_the_work_again={"sqlstate": "40001"},
+    ),
+)
 def test_error_and_retry_scenarios_through_pgbouncer(scenario, arguments, postgresql, monkeypatch):
     monkeypatch.setattr(test_errors_and_retries, "login_pool", bouncer_login_pool)
     ann, bob = new_user(postgresql, "ann@example.com"), new_user(postgresql, "bob@example.com")
@@ -138,7 +164,8 @@ def test_a_forced_deadlock_is_retried_through_pgbouncer(postgresql):
     ann = new_user(postgresql, "ann@example.com")
     with bouncer_login_pool(postgresql) as pool:
         test_errors_and_retries.test_a_serialization_failure_or_deadlock_runs_the_work_again(
-            (pool, ann, None, postgresql), "40P01")
+            (pool, ann, None, postgresql), "40P01"
+        )
 
 
 @pytest.fixture
@@ -168,8 +195,7 @@ TASK_QUERY_SCENARIOS = sorted(name for name in vars(test_queries_tasks) if name.
 
 
 @pytest.mark.parametrize("scenario, arguments", scenarios(test_queries_tasks, TASK_QUERY_SCENARIOS))
-def test_task_query_scenarios_through_pgbouncer(scenario, arguments, postgresql, acting_through_pgbouncer,
-                                                monkeypatch):
+def test_task_query_scenarios_through_pgbouncer(scenario, arguments, postgresql, acting_through_pgbouncer, monkeypatch):
     monkeypatch.setattr(test_queries_tasks, "acting_as", acting_through_pgbouncer)
     people = (new_user(postgresql), new_user(postgresql))
     shared = {}
@@ -216,13 +242,24 @@ def test_clients_share_one_server_connection_and_never_see_each_others_identity(
                     for i in range(20):
                         user = (ann, bob)[(k + i) % 2]
                         with as_user(pool, user) as conn:
-                            seen.append((user, server_pid(conn), id(conn), *conn.execute(
-                                "select current_setting('app.user_id'), current_user::text").fetchone(),
-                                sorted(title for (title,) in conn.execute("select title from app.tasks"))))
+                            seen.append(
+                                (
+                                    user,
+                                    server_pid(conn),
+                                    id(conn),
+                                    *conn.execute(
+                                        "select current_setting('app.user_id'), current_user::text"
+                                    ).fetchone(),
+                                    sorted(title for (title,) in conn.execute("select title from app.tasks")),
+                                )
+                            )
                         with pool.connection() as conn:  # outside as_user: the login role, no identity
-                            outside.append(conn.execute(
-                                "select coalesce(current_setting('app.user_id', true), ''),"
-                                " current_user = session_user, (select count(*) from app.tasks)").fetchone())
+                            outside.append(
+                                conn.execute(
+                                    "select coalesce(current_setting('app.user_id', true), ''),"
+                                    " current_user = session_user, (select count(*) from app.tasks)"
+                                ).fetchone()
+                            )
                 except Exception as exc:  # noqa: BLE001 - reported below
                     errors.append(exc)
 
@@ -274,9 +311,12 @@ def test_pgbouncer_itself_resets_nothing_between_clients_in_transaction_mode(pos
     """Why the pool's own reset matters here: PgBouncer's server_reset_query runs only in session mode,
     so without our reset a trap planted by one client captures another client's casts."""
     (ann, bob), (_, bobs_task) = people
-    with shared_server_connection(postgresql) as (url, _), \
-            ConnectionPool(url, min_size=1, max_size=1, reset=None, open=True,
-                           kwargs={"prepare_threshold": None}) as unreset:
+    with (
+        shared_server_connection(postgresql) as (url, _),
+        ConnectionPool(
+            url, min_size=1, max_size=1, reset=None, open=True, kwargs={"prepare_threshold": None}
+        ) as unreset,
+    ):
         with unreset.connection() as conn, conn.transaction():
             act_as(conn, "todo_app", ann)
             plant_trap(conn)
@@ -290,9 +330,11 @@ def test_pgbouncer_itself_resets_nothing_between_clients_in_transaction_mode(pos
 
 def test_limits_hold_per_transaction_and_never_reach_another_client(postgresql, people):
     (ann, _), _ = people
-    with shared_server_connection(postgresql) as (url, _), \
-            one_connection_pool(url, statement_timeout=0.5, lock_timeout=0.25) as strict, \
-            one_connection_pool(url) as default:
+    with (
+        shared_server_connection(postgresql) as (url, _),
+        one_connection_pool(url, statement_timeout=0.5, lock_timeout=0.25) as strict,
+        one_connection_pool(url) as default,
+    ):
         with default.connection() as conn:
             server_defaults = conn.execute(READ_LIMITS).fetchone()
             shared = server_pid(conn)
@@ -317,8 +359,9 @@ def test_pgbouncer_refuses_startup_options_and_the_pool_sends_none(postgresql, p
         with pytest.raises(psycopg.OperationalError, match="unsupported startup parameter"):
             psycopg.connect(url + "?options=-c%20statement_timeout%3D1s", connect_timeout=5)
         with one_connection_pool(url) as pool, pool.connection() as conn:
-            from_client = conn.execute("select name from pg_settings where source = 'client' and name = any(%s)",
-                                       [list(LIMITS)]).fetchall()
+            from_client = conn.execute(
+                "select name from pg_settings where source = 'client' and name = any(%s)", [list(LIMITS)]
+            ).fetchall()
             assert from_client == []
 
 
@@ -361,8 +404,9 @@ def test_a_server_connection_lost_between_transactions_goes_unnoticed(postgresql
             lost = server_pid(conn)
         _gone(postgresql, lost)
         time.sleep(0.2)  # PgBouncer notices the closed server socket
-        row = transaction(pool, ann, lambda conn: (server_pid(conn), conn.execute(
-            "select count(*) from app.tasks").fetchone()[0]))
+        row = transaction(
+            pool, ann, lambda conn: (server_pid(conn), conn.execute("select count(*) from app.tasks").fetchone()[0])
+        )
         assert row[0] != lost and row[1] == 1
 
 
@@ -402,16 +446,24 @@ def test_one_round_trip_reads_keep_their_identity_on_a_shared_server_connection(
     """read() sends role, identity and query before one Sync: PgBouncer must keep them on one server
     connection, or the query would run without them. Several clients, one server connection."""
     (ann, bob), _ = people
-    with shared_server_connection(postgresql) as (url, _), \
-            create_pool(PoolSettings(url=url, min_size=3, max_size=3)) as pool:
+    with (
+        shared_server_connection(postgresql) as (url, _),
+        create_pool(PoolSettings(url=url, min_size=3, max_size=3)) as pool,
+    ):
         results, errors = [], []
 
         def client(k: int) -> None:
             try:
                 for i in range(30):
                     user = (ann, bob)[(k + i) % 2]
-                    rows = tododb.pool.read(pool, user, "open_tasks_by_due_date", after_due_at="-infinity",
-                                            after_id="00000000-0000-0000-0000-000000000000", page_size=10)
+                    rows = tododb.pool.read(
+                        pool,
+                        user,
+                        "open_tasks_by_due_date",
+                        after_due_at="-infinity",
+                        after_id="00000000-0000-0000-0000-000000000000",
+                        page_size=10,
+                    )
                     results.append((user, sorted(row[1] for row in rows)))
             except Exception as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)
@@ -441,8 +493,10 @@ def test_a_thousand_clients_at_once_each_run_one_as_user_transaction(postgresql)
     bouncer.raise_open_files(CLIENTS + 256)  # this process holds a socket per client
     limits = PoolSettings(url="postgresql://unused/db").transaction_settings()
     begin = "select " + ", ".join(f"pg_catalog.set_config('{name}', %s, true)" for name in ["app.user_id", *limits])
-    with login_role(postgresql, postgresql.info.dbname) as login_url, \
-            pgbouncer(postgresql, login_url, pool_size=20) as url:
+    with (
+        login_role(postgresql, postgresql.info.dbname) as login_url,
+        pgbouncer(postgresql, login_url, pool_size=20) as url,
+    ):
         role = psycopg.conninfo.conninfo_to_dict(url)["user"]
         opened, servers, running = [], [], threading.Event()
 
@@ -461,7 +515,8 @@ def test_a_thousand_clients_at_once_each_run_one_as_user_transaction(postgresql)
                     await conn.execute("set local role todo_app")
                     await conn.execute(begin, [str(user), *limits.values()])
                     cursor = await conn.execute(
-                        "insert into app.tasks (title) values (%s) returning user_id", [f"client {i}"])
+                        "insert into app.tasks (title) values (%s) returning user_id", [f"client {i}"]
+                    )
                     owner = (await cursor.fetchone())[0]
                     cursor = await conn.execute("select distinct user_id from app.tasks")
                     visible = [row[0] for row in await cursor.fetchall()]

@@ -46,18 +46,37 @@ URL = "postgresql://app:secret@db.example/tododb?sslmode=require&options=-c%20se
 
 def test_pool_settings_come_from_the_environment_with_the_documented_defaults():
     settings = PoolSettings.from_env(env={"APP_DATABASE_URL": URL})
-    assert (settings.min_size, settings.max_size, settings.connect_timeout, settings.statement_timeout,
-            settings.lock_timeout, settings.idle_in_transaction_timeout, settings.app_role) == (
-        5, 20, 10.0, 30.0, 5.0, 30.0, "todo_app")
+    assert (
+        settings.min_size,
+        settings.max_size,
+        settings.connect_timeout,
+        settings.statement_timeout,
+        settings.lock_timeout,
+        settings.idle_in_transaction_timeout,
+        settings.app_role,
+    ) == (5, 20, 10.0, 30.0, 5.0, 30.0, "todo_app")
     assert settings.url == URL  # sslmode, options and the rest pass through to libpq untouched
     assert settings.transaction_settings() == {
-        "statement_timeout": "30000ms", "lock_timeout": "5000ms", "idle_in_transaction_session_timeout": "30000ms"}
-    custom = PoolSettings.from_env(env={
-        "APP_DATABASE_URL": URL, "TODODB_POOL_MIN": "2", "TODODB_POOL_MAX": "4", "TODODB_STATEMENT_TIMEOUT": "1.5",
-        "TODODB_LOCK_TIMEOUT": "0.25", "TODODB_IDLE_IN_TRANSACTION_TIMEOUT": "0"})
+        "statement_timeout": "30000ms",
+        "lock_timeout": "5000ms",
+        "idle_in_transaction_session_timeout": "30000ms",
+    }
+    custom = PoolSettings.from_env(
+        env={
+            "APP_DATABASE_URL": URL,
+            "TODODB_POOL_MIN": "2",
+            "TODODB_POOL_MAX": "4",
+            "TODODB_STATEMENT_TIMEOUT": "1.5",
+            "TODODB_LOCK_TIMEOUT": "0.25",
+            "TODODB_IDLE_IN_TRANSACTION_TIMEOUT": "0",
+        }
+    )
     assert (custom.min_size, custom.max_size) == (2, 4)
     assert custom.transaction_settings() == {
-        "statement_timeout": "1500ms", "lock_timeout": "250ms", "idle_in_transaction_session_timeout": "0ms"}
+        "statement_timeout": "1500ms",
+        "lock_timeout": "250ms",
+        "idle_in_transaction_session_timeout": "0ms",
+    }
 
 
 def test_the_pool_adds_no_startup_options_for_pgbouncer():
@@ -78,13 +97,18 @@ def test_the_app_url_wins_over_the_migrators_and_database_url_is_the_fallback():
 
 @pytest.mark.parametrize(
     "env",
-    [{}, {"DATABASE_URL": ""}, {"APP_DATABASE_URL": "mysql://x", "DATABASE_URL": "postgresql://h/db"},
-     {"DATABASE_URL": "mysql://x"}, {"DATABASE_URL": "postgresql://h/db", "TODODB_POOL_MAX": "many"},
-     {"DATABASE_URL": "postgresql://h/db", "TODODB_POOL_MIN": "9", "TODODB_POOL_MAX": "3"},
-     {"DATABASE_URL": "postgresql://h/db", "TODODB_LOCK_TIMEOUT": "-1"},
-     {"DATABASE_URL": "postgresql://h/db", "TODODB_IDLE_IN_TRANSACTION_TIMEOUT": "soon"},
-     # PostgreSQL keeps a timeout as an int of milliseconds: 2147483.647 s at most.
-     {"DATABASE_URL": "postgresql://h/db", "TODODB_STATEMENT_TIMEOUT": "2147484"}],
+    [
+        {},
+        {"DATABASE_URL": ""},
+        {"APP_DATABASE_URL": "mysql://x", "DATABASE_URL": "postgresql://h/db"},
+        {"DATABASE_URL": "mysql://x"},
+        {"DATABASE_URL": "postgresql://h/db", "TODODB_POOL_MAX": "many"},
+        {"DATABASE_URL": "postgresql://h/db", "TODODB_POOL_MIN": "9", "TODODB_POOL_MAX": "3"},
+        {"DATABASE_URL": "postgresql://h/db", "TODODB_LOCK_TIMEOUT": "-1"},
+        {"DATABASE_URL": "postgresql://h/db", "TODODB_IDLE_IN_TRANSACTION_TIMEOUT": "soon"},
+        # PostgreSQL keeps a timeout as an int of milliseconds: 2147483.647 s at most.
+        {"DATABASE_URL": "postgresql://h/db", "TODODB_STATEMENT_TIMEOUT": "2147484"},
+    ],
 )
 def test_bad_pool_settings_are_one_clear_error(env):
     with pytest.raises(ToolError) as caught:
@@ -93,16 +117,19 @@ def test_bad_pool_settings_are_one_clear_error(env):
 
 
 def test_an_unreachable_server_is_one_clear_error():
-    settings = PoolSettings(url="postgresql://app:secret@127.0.0.1:1/tododb", min_size=1, max_size=1,
-                            connect_timeout=1)
+    settings = PoolSettings(url="postgresql://app:secret@127.0.0.1:1/tododb", min_size=1, max_size=1, connect_timeout=1)
     with pytest.raises(ToolError) as caught:
         create_pool(settings)
     assert "\n" not in str(caught.value)
 
 
 def test_the_longest_timeout_postgresql_takes_is_accepted():
-    env = {"DATABASE_URL": "postgresql://h/db", "TODODB_STATEMENT_TIMEOUT": "2147483.647",
-           "TODODB_LOCK_TIMEOUT": "2147483", "TODODB_IDLE_IN_TRANSACTION_TIMEOUT": "2147483"}
+    env = {
+        "DATABASE_URL": "postgresql://h/db",
+        "TODODB_STATEMENT_TIMEOUT": "2147483.647",
+        "TODODB_LOCK_TIMEOUT": "2147483",
+        "TODODB_IDLE_IN_TRANSACTION_TIMEOUT": "2147483",
+    }
     assert PoolSettings.from_env(env=env).transaction_settings()["statement_timeout"] == "2147483647ms"
 
 
@@ -115,15 +142,25 @@ def test_identity_never_leaks_from_one_borrower_to_the_next(pool):
         assert conn.info.backend_pid == backend  # the very same connection
         assert conn.execute("select current_setting('app.user_id', true)").fetchone()[0] in ("", None)
         assert conn.execute("select current_user").fetchone() == ("todo_app",)
-        assert list(QUERIES.open_tasks_by_due_date(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1],
-                                                   page_size=10)) == []
+        assert (
+            list(QUERIES.open_tasks_by_due_date(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=10))
+            == []
+        )
     with as_user(pool, bob) as conn:
         assert conn.info.backend_pid == backend
-        assert list(QUERIES.open_tasks_by_due_date(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1],
-                                                   page_size=10)) == []
+        assert (
+            list(QUERIES.open_tasks_by_due_date(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=10))
+            == []
+        )
     with as_user(pool, ann) as conn:  # the boundary: ann still sees her own task
-        assert len(list(QUERIES.open_tasks_by_due_date(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1],
-                                                       page_size=10))) == 1
+        assert (
+            len(
+                list(
+                    QUERIES.open_tasks_by_due_date(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=10)
+                )
+            )
+            == 1
+        )
     with pool.connection() as conn:  # outside as_user: back to the login role, no identity
         assert conn.execute("select current_setting('app.user_id', true)").fetchone()[0] in ("", None)
         assert conn.execute("select current_user = session_user").fetchone() == (True,)
@@ -133,8 +170,7 @@ def test_an_exception_inside_the_block_leaves_nothing_written(pool):
     pool, (ann, _) = pool
     with pytest.raises(RuntimeError):
         with as_user(pool, ann) as conn:
-            QUERIES.create_task(conn, title="half", description=None, priority=None, due_at=None,
-                                estimated_hours=None)
+            QUERIES.create_task(conn, title="half", description=None, priority=None, due_at=None, estimated_hours=None)
             raise RuntimeError("the app failed mid-request")
     with as_user(pool, ann) as conn:
         assert list(QUERIES.count_tasks_by_status(conn))[0] == ("pending", 0)

@@ -125,12 +125,21 @@ def test_the_pool_refuses_the_superuser(admin):
     assert "\n" not in str(caught.value)
 
 
-@pytest.mark.parametrize("scenario", [
-    with_bypassrls, member_of_a_bypassrls_role, member_of_a_superuser_role, member_of_the_schema_owner,
-    the_schema_owner_itself, member_through_an_intermediate_role,
-], ids=lambda scenario: scenario.__name__)
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        with_bypassrls,
+        member_of_a_bypassrls_role,
+        member_of_a_superuser_role,
+        member_of_the_schema_owner,
+        the_schema_owner_itself,
+        member_through_an_intermediate_role,
+    ],
+    ids=lambda scenario: scenario.__name__,
+)
 def test_the_pool_refuses_a_login_role_that_can_escape_row_level_security(
-        admin, scenario: Callable[[psycopg.Connection, str], AbstractContextManager[str]]):
+    admin, scenario: Callable[[psycopg.Connection, str], AbstractContextManager[str]]
+):
     with scenario(admin, admin.info.dbname) as url:
         with psycopg.connect(url) as direct:  # the role can log in: only the pool says no
             assert direct.execute("select 1").fetchone() == (1,)

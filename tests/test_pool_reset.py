@@ -159,8 +159,7 @@ def test_client_side_transaction_characteristics_are_restored(postgresql, people
             conn.read_only = True
             conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
         with pool.connection() as conn:
-            assert (conn.autocommit, conn.read_only, conn.isolation_level, conn.deferrable) == (
-                False, None, None, None)
+            assert (conn.autocommit, conn.read_only, conn.isolation_level, conn.deferrable) == (False, None, None, None)
             assert conn.execute("select current_setting('transaction_read_only')").fetchone() == ("off",)
 
 
@@ -172,8 +171,10 @@ def test_a_connection_that_cannot_be_reset_is_replaced(postgresql, people):
             backend = conn.info.backend_pid
             postgresql.execute("select pg_terminate_backend(%s)", [backend])
             deadline = time.monotonic() + 5
-            while postgresql.execute("select count(*) from pg_stat_activity where pid = %s",
-                                     [backend]).fetchone()[0] and time.monotonic() < deadline:
+            while (
+                postgresql.execute("select count(*) from pg_stat_activity where pid = %s", [backend]).fetchone()[0]
+                and time.monotonic() < deadline
+            ):
                 time.sleep(0.05)
             assert not conn.closed  # the client has not noticed yet
         with pool.connection() as fresh:

@@ -115,8 +115,7 @@ def test_a_transaction_left_idle_past_the_limit_ends_its_session_and_the_pool_re
         with as_user(pool, ann) as fresh:
             assert fresh.info.backend_pid != backend
             assert fresh.execute("select 1").fetchone() == (1,)
-        assert postgresql.execute("select count(*) from pg_stat_activity where pid = %s",
-                                  [backend]).fetchone() == (0,)
+        assert postgresql.execute("select count(*) from pg_stat_activity where pid = %s", [backend]).fetchone() == (0,)
 
 
 def test_the_limits_never_travel_in_the_startup_packet(postgresql, ann):

@@ -21,8 +21,9 @@ def household(postgresql):
     """ann owns Household, bob is an editor in it; made as the table owner (row-level security bypassed)."""
     ann, bob = new_user(postgresql), new_user(postgresql)
     project = postgresql.execute(NOT_AN_INBOX, [ann]).fetchone()[0]
-    postgresql.execute("insert into app.project_members (project_id, user_id, role) values (%s, %s, 'editor')",
-                       [project, bob])
+    postgresql.execute(
+        "insert into app.project_members (project_id, user_id, role) values (%s, %s, 'editor')", [project, bob]
+    )
     return {"ann": ann, "bob": bob, "project": project}
 
 
@@ -36,12 +37,15 @@ def test_creating_a_project_makes_its_creator_the_one_owner(postgresql, househol
 def test_removing_the_owner_row_is_refused_even_for_the_table_owner(postgresql, household):
     with postgresql.transaction():
         with refused(postgresql, "23514", "project_members_one_owner_check"):
-            postgresql.execute("delete from app.project_members where project_id = %s and role = 'owner'",
-                               [household["project"]])
+            postgresql.execute(
+                "delete from app.project_members where project_id = %s and role = 'owner'", [household["project"]]
+            )
             check_now(postgresql)
     # The boundary: removing the editor is fine.
-    postgresql.execute("delete from app.project_members where project_id = %s and user_id = %s",
-                       [household["project"], household["bob"]])
+    postgresql.execute(
+        "delete from app.project_members where project_id = %s and user_id = %s",
+        [household["project"], household["bob"]],
+    )
     check_now(postgresql)
 
 
@@ -55,15 +59,18 @@ def test_demoting_the_owner_or_pointing_owner_id_elsewhere_is_refused(postgresql
             check_now(postgresql)
     with postgresql.transaction():
         with refused(postgresql, "23514", "project_members_one_owner_check"):
-            postgresql.execute("update app.projects set owner_id = %s where id = %s",
-                               [household["bob"], household["project"]])
+            postgresql.execute(
+                "update app.projects set owner_id = %s where id = %s", [household["bob"], household["project"]]
+            )
             check_now(postgresql)
 
 
 def test_a_second_owner_is_refused_by_the_unique_index(postgresql, household):
     with refused(postgresql, "23505", "project_members_one_owner_key"):
-        postgresql.execute("update app.project_members set role = 'owner' where project_id = %s and user_id = %s",
-                           [household["project"], household["bob"]])
+        postgresql.execute(
+            "update app.project_members set role = 'owner' where project_id = %s and user_id = %s",
+            [household["project"], household["bob"]],
+        )
 
 
 def test_transfer_ownership_swaps_rows_and_owner_id_within_the_check(postgresql, household):
@@ -72,7 +79,8 @@ def test_transfer_ownership_swaps_rows_and_owner_id_within_the_check(postgresql,
         check_now(conn)
         assert conn.execute(
             "select p.owner_id, m.user_id from app.projects as p join app.project_members as m"
-            " on m.project_id = p.id and m.role = 'owner' where p.id = %s", [household["project"]]
+            " on m.project_id = p.id and m.role = 'owner' where p.id = %s",
+            [household["project"]],
         ).fetchone() == (household["bob"], household["bob"])
 
 
@@ -81,7 +89,9 @@ def test_a_deleted_project_or_owner_account_takes_its_memberships_without_a_comp
     postgresql.execute("delete from app.projects where id = %s", [other])
     postgresql.execute("delete from app.users where id = %s", [household["ann"]])
     check_now(postgresql)
-    assert postgresql.execute("select count(*) from app.projects where id = %s", [household["project"]]).fetchone() == (0,)
+    assert postgresql.execute("select count(*) from app.projects where id = %s", [household["project"]]).fetchone() == (
+        0,
+    )
 
 
 def test_the_check_holds_on_a_database_an_ordinary_owner_migrated(owner_migrated):

@@ -10,7 +10,7 @@ import dataclasses
 import types
 import typing
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,18 +18,20 @@ from tests.support import acting_as, new_task, new_user, refused
 from tododb import typed
 from tododb.queries import FIRST_ASC, QUERIES
 
-T0 = datetime(2031, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2031, 1, 1, tzinfo=UTC)
 
 
 def new_project(conn, owner, name="Team"):
     """A project of ``owner`` (the owner's membership comes with it), made as the superuser."""
-    return conn.execute("insert into app.projects (owner_id, name) values (%s, %s) returning id",
-                        [owner, name]).fetchone()[0]
+    return conn.execute(
+        "insert into app.projects (owner_id, name) values (%s, %s) returning id", [owner, name]
+    ).fetchone()[0]
 
 
 def add_member(conn, project, user, role):
-    conn.execute("insert into app.project_members (project_id, user_id, role) values (%s, %s, %s)",
-                 [project, user, role])
+    conn.execute(
+        "insert into app.project_members (project_id, user_id, role) values (%s, %s, %s)", [project, user, role]
+    )
 
 
 def switch(conn, user_id):
@@ -60,13 +62,20 @@ def _due_order(expected):
 @pytest.fixture
 def team(postgresql):
     """olga owns "Team" (ed edits it, vi views it); nora owns "Nora's", which none of them is in."""
-    olga, ed, vi, nora = (new_user(postgresql, f"{n}@example.com", name=n.title())
-                          for n in ("olga", "ed", "vi", "nora"))
+    olga, ed, vi, nora = (
+        new_user(postgresql, f"{n}@example.com", name=n.title()) for n in ("olga", "ed", "vi", "nora")
+    )
     project = new_project(postgresql, olga, "Team")
     add_member(postgresql, project, ed, "editor")
     add_member(postgresql, project, vi, "viewer")
-    return {"olga": olga, "ed": ed, "vi": vi, "nora": nora, "project": project,
-            "noras": new_project(postgresql, nora, "Nora's")}
+    return {
+        "olga": olga,
+        "ed": ed,
+        "vi": vi,
+        "nora": nora,
+        "project": project,
+        "noras": new_project(postgresql, nora, "Nora's"),
+    }
 
 
 # --- a project's open tasks ------------------------------------------------------------------------------------
@@ -74,10 +83,13 @@ def team(postgresql):
 
 def test_project_open_tasks_by_due_date_with_ties_undated_last_across_pages(postgresql, team):
     olga, ed, project = team["olga"], team["ed"], team["project"]
-    expected = [(T0, new_task(postgresql, creator, f"tie {i}", project_id=project, due_at=T0))
-                for i, creator in enumerate((olga, ed, olga, ed))]  # four due at the same instant
-    expected.append((T0 - timedelta(days=1), new_task(postgresql, ed, "sooner", project_id=project,
-                                                      due_at=T0 - timedelta(days=1))))
+    expected = [
+        (T0, new_task(postgresql, creator, f"tie {i}", project_id=project, due_at=T0))
+        for i, creator in enumerate((olga, ed, olga, ed))
+    ]  # four due at the same instant
+    expected.append(
+        (T0 - timedelta(days=1), new_task(postgresql, ed, "sooner", project_id=project, due_at=T0 - timedelta(days=1)))
+    )
     expected += [(None, new_task(postgresql, olga, f"undated {i}", project_id=project)) for i in range(3)]
     new_task(postgresql, olga, "done", project_id=project, due_at=T0, status="completed")
     new_task(postgresql, olga, "binned", project_id=project, due_at=T0, deleted_at=T0)
@@ -91,20 +103,35 @@ def test_project_open_tasks_by_due_date_with_ties_undated_last_across_pages(post
                 assert [task for page in pages for task in _ids(page)] == order, (who, page_size)
                 assert all(len(page) == page_size for page in pages[:-1])
             assert {row[8] for page in pages for row in page} == {project}
-            assert list(QUERIES.project_open_tasks(conn, project_id=project, after_due_at=None, after_id=order[-1],
-                                                   page_size=5)) == []  # after the last row: an empty page
+            assert (
+                list(
+                    QUERIES.project_open_tasks(
+                        conn, project_id=project, after_due_at=None, after_id=order[-1], page_size=5
+                    )
+                )
+                == []
+            )  # after the last row: an empty page
 
 
 def test_project_open_tasks_of_a_project_the_user_is_not_in_is_empty(postgresql, team):
     noras = team["noras"]
     hidden = new_task(postgresql, team["nora"], "nora's", project_id=noras, due_at=T0)
     with acting_as(postgresql, "todo_app", team["nora"]) as conn:  # just to check that the test is valid
-        assert _ids(QUERIES.project_open_tasks(conn, project_id=noras, after_due_at=FIRST_ASC[0],
-                                               after_id=FIRST_ASC[1], page_size=10)) == [hidden]
+        assert _ids(
+            QUERIES.project_open_tasks(
+                conn, project_id=noras, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=10
+            )
+        ) == [hidden]
     for who in ("olga", "ed", "vi", None):
         with acting_as(postgresql, "todo_app", team[who] if who else None) as conn:
-            assert list(QUERIES.project_open_tasks(conn, project_id=noras, after_due_at=FIRST_ASC[0],
-                                                   after_id=FIRST_ASC[1], page_size=10)) == []
+            assert (
+                list(
+                    QUERIES.project_open_tasks(
+                        conn, project_id=noras, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=10
+                    )
+                )
+                == []
+            )
 
 
 # --- upcoming, across projects ---------------------------------------------------------------------------------
@@ -129,15 +156,16 @@ def test_upcoming_pages_equal_a_plain_sort_whatever_the_spread_over_projects(pos
             new_task(postgresql, olga, f"spread {i}", project_id=project, due_at=rng.choice(dates))
     new_task(postgresql, olga, "undated: not upcoming", project_id=projects[2])
     with acting_as(postgresql, "todo_app", olga) as conn:
-        plain = _ids(conn.execute(
-            "select id, due_at from app.tasks where deleted_at is null and status <> 'completed'"
-            " and due_at is not null order by due_at, id"
-        ).fetchall())
+        plain = _ids(
+            conn.execute(
+                "select id, due_at from app.tasks where deleted_at is null and status <> 'completed'"
+                " and due_at is not null order by due_at, id"
+            ).fetchall()
+        )
         for page_size in (1, 2, 3, 4, 5, 7, 16, 50, 200):
             pages = _pages(conn, "upcoming_tasks", page_size)
             assert [task for page in pages for task in _ids(page)] == plain, page_size
             assert all(len(page) == page_size for page in pages[:-1]), page_size
-
 
 
 def test_upcoming_merges_the_dated_open_tasks_of_every_project_with_ties_across_projects(postgresql, team):
@@ -148,8 +176,12 @@ def test_upcoming_merges_the_dated_open_tasks_of_every_project_with_ties_across_
     for creator, where in ((ed, ed), (olga, project), (ed, project), (olga, side), (ed, ed)):  # ties in 3 projects
         expected.append((T0, new_task(postgresql, creator, "tie", project_id=where, due_at=T0)))
     for days, creator, where in ((-3, olga, side), (2, ed, project), (-1, ed, ed), (5, olga, side)):
-        expected.append((T0 + timedelta(days=days), new_task(postgresql, creator, "dated", project_id=where,
-                                                             due_at=T0 + timedelta(days=days))))
+        expected.append(
+            (
+                T0 + timedelta(days=days),
+                new_task(postgresql, creator, "dated", project_id=where, due_at=T0 + timedelta(days=days)),
+            )
+        )
     for creator, where in ((ed, ed), (olga, project), (olga, side)):
         new_task(postgresql, creator, "undated: not upcoming", project_id=where)
     new_task(postgresql, olga, "done", project_id=project, due_at=T0, status="completed")
@@ -164,16 +196,24 @@ def test_upcoming_merges_the_dated_open_tasks_of_every_project_with_ties_across_
             assert all(len(page) == page_size for page in pages[:-1])
         # From the present on: a cursor at now() skips what is overdue.
         now = conn.execute("select now()").fetchone()[0]
-        new = QUERIES.create_task_in_project(conn, title="soon", description=None, priority=None,
-                                             due_at=now + timedelta(minutes=1), estimated_hours=None,
-                                             project_id=project, assignee_id=None)[0]
+        new = QUERIES.create_task_in_project(
+            conn,
+            title="soon",
+            description=None,
+            priority=None,
+            due_at=now + timedelta(minutes=1),
+            estimated_hours=None,
+            project_id=project,
+            assignee_id=None,
+        )[0]
         assert _ids(QUERIES.upcoming_tasks(conn, after_due_at=now, after_id=FIRST_ASC[1], page_size=1)) == [new]
     with acting_as(postgresql, "todo_app", nora) as conn:  # not a member: none of theirs
-        assert [row[1] for row in QUERIES.upcoming_tasks(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1],
-                                                         page_size=50)] == ["nora's"]
+        assert [
+            row[1]
+            for row in QUERIES.upcoming_tasks(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=50)
+        ] == ["nora's"]
     with acting_as(postgresql, "todo_app", None) as conn:
-        assert list(QUERIES.upcoming_tasks(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1],
-                                           page_size=50)) == []
+        assert list(QUERIES.upcoming_tasks(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=50)) == []
 
 
 # --- assigned to me ----------------------------------------------------------------------------------------------
@@ -184,8 +224,15 @@ def test_tasks_assigned_to_me_across_projects_by_due_date_undated_last(postgresq
     side = new_project(postgresql, nora, "Side")
     add_member(postgresql, side, ed, "editor")
     expected = []
-    assignments = [(T0, olga, project), (T0, nora, side), (T0, ed, ed), (T0 - timedelta(days=1), olga, project),
-                   (None, olga, project), (None, nora, side), (None, ed, ed)]  # ties and undated in three projects
+    assignments = [
+        (T0, olga, project),
+        (T0, nora, side),
+        (T0, ed, ed),
+        (T0 - timedelta(days=1), olga, project),
+        (None, olga, project),
+        (None, nora, side),
+        (None, ed, ed),
+    ]  # ties and undated in three projects
     for due, creator, where in assignments:
         expected.append((due, new_task(postgresql, creator, "for ed", project_id=where, due_at=due, assignee_id=ed)))
     new_task(postgresql, olga, "for vi", project_id=project, due_at=T0, assignee_id=vi)
@@ -200,14 +247,21 @@ def test_tasks_assigned_to_me_across_projects_by_due_date_undated_last(postgresq
             assert all(len(page) == page_size for page in pages[:-1])
         assert {row[9] for page in pages for row in page} == {ed}  # assignee_id
     with acting_as(postgresql, "todo_app", vi) as conn:
-        assert [row[1] for row in QUERIES.tasks_assigned_to_me(conn, after_due_at=FIRST_ASC[0],
-                                                               after_id=FIRST_ASC[1], page_size=50)] == ["for vi"]
-        (for_vi,) = _ids(QUERIES.tasks_assigned_to_me(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1],
-                                                      page_size=50))
+        assert [
+            row[1]
+            for row in QUERIES.tasks_assigned_to_me(
+                conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=50
+            )
+        ] == ["for vi"]
+        (for_vi,) = _ids(
+            QUERIES.tasks_assigned_to_me(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=50)
+        )
         # vi leaves: the assignment is cleared with the membership (tasks_assignee_membership_fkey).
         assert QUERIES.leave_project(conn, project_id=project) == 1
-        assert list(QUERIES.tasks_assigned_to_me(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1],
-                                                 page_size=50)) == []
+        assert (
+            list(QUERIES.tasks_assigned_to_me(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=50))
+            == []
+        )
         switch(conn, olga)
         assert QUERIES.get_task(conn, task_id=for_vi)[11] is None
 
@@ -216,7 +270,7 @@ def test_tasks_assigned_to_me_across_projects_by_due_date_undated_last(postgresq
 
 
 def test_my_projects_lists_the_inbox_first_then_by_name_with_role_and_open_counts(postgresql, team):
-    olga, ed, vi, nora, project = team["olga"], team["ed"], team["vi"], team["nora"], team["project"]
+    olga, ed, nora, project = team["olga"], team["ed"], team["nora"], team["project"]
     alpha = new_project(postgresql, nora, "Alpha")
     add_member(postgresql, alpha, ed, "viewer")
     for status, deleted in (("pending", None), ("in_progress", None), ("completed", None), ("pending", T0)):
@@ -225,9 +279,11 @@ def test_my_projects_lists_the_inbox_first_then_by_name_with_role_and_open_count
     new_task(postgresql, nora, "in Nora's", project_id=team["noras"])
     with acting_as(postgresql, "todo_app", ed) as conn:
         rows = list(QUERIES.my_projects(conn))
-        assert [(r[0], r[1], r[2], r[3], r[5]) for r in rows] == [(ed, "Inbox", "owner", True, 1),
-                                                                  (alpha, "Alpha", "viewer", False, 0),
-                                                                  (project, "Team", "editor", False, 2)]
+        assert [(r[0], r[1], r[2], r[3], r[5]) for r in rows] == [
+            (ed, "Inbox", "owner", True, 1),
+            (alpha, "Alpha", "viewer", False, 0),
+            (project, "Team", "editor", False, 2),
+        ]
     with acting_as(postgresql, "todo_app", olga) as conn:
         assert [(r[1], r[2], r[5]) for r in QUERIES.my_projects(conn)] == [("Inbox", "owner", 0), ("Team", "owner", 2)]
     with acting_as(postgresql, "todo_app", None) as conn:
@@ -239,14 +295,17 @@ def test_project_members_shows_id_name_email_and_role_to_members_only(postgresql
     columns = [c.name for c in postgresql.execute(QUERIES.project_members.sql, {"project_id": project}).description]
     assert columns == ["id", "name", "email", "role"]  # never a password hash or login times
     # The owner, then in the order they joined: here in the same transaction, so by id.
-    expected = [(olga, "Olga", "olga@example.com", "owner"), *sorted(
-        [(ed, "Ed", "ed@example.com", "editor"), (vi, "Vi", "vi@example.com", "viewer")])]
+    expected = [
+        (olga, "Olga", "olga@example.com", "owner"),
+        *sorted([(ed, "Ed", "ed@example.com", "editor"), (vi, "Vi", "vi@example.com", "viewer")]),
+    ]
     for who in (olga, ed, vi):
         with acting_as(postgresql, "todo_app", who) as conn:
             assert list(QUERIES.project_members(conn, project_id=project)) == expected
     with acting_as(postgresql, "todo_app", nora) as conn:
         assert list(QUERIES.project_members(conn, project_id=team["noras"])) == [
-            (nora, "Nora", "nora@example.com", "owner")]  # just to check that the test is valid
+            (nora, "Nora", "nora@example.com", "owner")
+        ]  # just to check that the test is valid
         assert list(QUERIES.project_members(conn, project_id=project)) == []
 
 
@@ -260,8 +319,16 @@ def test_create_project_makes_the_user_its_owner_and_refuses_a_blank_name(postgr
         assert created[1:4] == ("Garden", False, None)
         assert [(r[1], r[2]) for r in QUERIES.my_projects(conn) if r[0] == created[0]] == [("Garden", "owner")]
         assert [(r[0], r[3]) for r in QUERIES.project_members(conn, project_id=created[0])] == [(ed, "owner")]
-        task = QUERIES.create_task_in_project(conn, title="dig", description=None, priority=None, due_at=None,
-                                              estimated_hours=None, project_id=created[0], assignee_id=ed)
+        task = QUERIES.create_task_in_project(
+            conn,
+            title="dig",
+            description=None,
+            priority=None,
+            due_at=None,
+            estimated_hours=None,
+            project_id=created[0],
+            assignee_id=ed,
+        )
         assert task[8:] == (created[0], ed)
         with refused(conn, "23514", "projects_name_not_blank_check"):
             QUERIES.create_project(conn, name=" \u200b")
@@ -277,8 +344,9 @@ def test_invite_and_accept_make_the_invitee_a_member_with_the_invited_role(postg
         invitation = QUERIES.invite_to_project(conn, project_id=project, email="GUS@example.com", role="editor")
         assert isinstance(invitation, uuid.UUID)
         # The same call for an address without an account: the same kind of answer.
-        assert isinstance(QUERIES.invite_to_project(conn, project_id=project, email="nobody@example.com",
-                                                    role="viewer"), uuid.UUID)
+        assert isinstance(
+            QUERIES.invite_to_project(conn, project_id=project, email="nobody@example.com", role="viewer"), uuid.UUID
+        )
         with refused(conn, "23514", "project_invitations_not_inbox_check"):
             QUERIES.invite_to_project(conn, project_id=olga, email="gus@example.com", role="viewer")
         with refused(conn, "23514", "project_invitations_role_check"):
@@ -289,8 +357,14 @@ def test_invite_and_accept_make_the_invitee_a_member_with_the_invited_role(postg
         with refused(conn, "42501"):  # ed is not the invitee
             QUERIES.accept_invitation(conn, invitation_id=invitation)
         switch(conn, gus)
-        assert list(QUERIES.project_open_tasks(conn, project_id=project, after_due_at=FIRST_ASC[0],
-                                               after_id=FIRST_ASC[1], page_size=5)) == []
+        assert (
+            list(
+                QUERIES.project_open_tasks(
+                    conn, project_id=project, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=5
+                )
+            )
+            == []
+        )
         assert QUERIES.accept_invitation(conn, invitation_id=invitation) == 1
         assert ("Team", "editor") in [(r[1], r[2]) for r in QUERIES.my_projects(conn)]
         with refused(conn, "42501"):  # used up
@@ -307,7 +381,10 @@ def test_the_owner_changes_roles_and_removes_members_nobody_else_does(postgresql
         assert QUERIES.remove_member(conn, project_id=project, user_id=vi) == 0
     with acting_as(postgresql, "todo_app", olga) as conn:
         assert QUERIES.change_member_role(conn, project_id=project, user_id=ed, role="viewer") == (
-            project, ed, "viewer")
+            project,
+            ed,
+            "viewer",
+        )
         assert QUERIES.change_member_role(conn, project_id=project, user_id=olga, role="editor") is None  # her own
         with refused(conn, "42501"):
             QUERIES.change_member_role(conn, project_id=project, user_id=ed, role="owner")
@@ -319,8 +396,16 @@ def test_the_owner_changes_roles_and_removes_members_nobody_else_does(postgresql
         assert QUERIES.get_task(conn, task_id=assigned)[11] is None  # vi's assignment went with her
         switch(conn, ed)
         with refused(conn, "42501"):  # now a viewer
-            QUERIES.create_task_in_project(conn, title="no", description=None, priority=None, due_at=None,
-                                           estimated_hours=None, project_id=project, assignee_id=None)
+            QUERIES.create_task_in_project(
+                conn,
+                title="no",
+                description=None,
+                priority=None,
+                due_at=None,
+                estimated_hours=None,
+                project_id=project,
+                assignee_id=None,
+            )
         switch(conn, vi)
         assert QUERIES.get_task(conn, task_id=assigned) is None
         assert list(QUERIES.project_members(conn, project_id=project)) == []
@@ -339,7 +424,9 @@ def test_members_leave_the_owner_transfers_first(postgresql, team):
         switch(conn, olga)
         assert QUERIES.transfer_ownership(conn, project_id=project, new_owner=ed) == 1
         assert [(r[0], r[3]) for r in QUERIES.project_members(conn, project_id=project)] == [
-            (ed, "owner"), *sorted([(olga, "editor"), (vi, "viewer")])]
+            (ed, "owner"),
+            *sorted([(olga, "editor"), (vi, "viewer")]),
+        ]
         assert QUERIES.leave_project(conn, project_id=project) == 1
         assert list(QUERIES.project_members(conn, project_id=project)) == []
         assert [r[1] for r in QUERIES.my_projects(conn)] == ["Inbox"]
@@ -367,25 +454,50 @@ def _conforms(value, annotation) -> bool:
 def test_the_typed_project_queries_return_what_their_types_say(postgresql, team):
     olga, ed, project = team["olga"], team["ed"], team["project"]
     with acting_as(postgresql, "todo_app", ed) as conn:
-        created = typed.create_task_in_project(conn, title="typed", description=None, priority="low", due_at=T0,
-                                               estimated_hours=2, project_id=project, assignee_id=ed)
-        undated = typed.create_task_in_project(conn, title="typed undated", description=None, priority=None,
-                                               due_at=None, estimated_hours=None, project_id=None, assignee_id=None)
+        created = typed.create_task_in_project(
+            conn,
+            title="typed",
+            description=None,
+            priority="low",
+            due_at=T0,
+            estimated_hours=2,
+            project_id=project,
+            assignee_id=ed,
+        )
+        undated = typed.create_task_in_project(
+            conn,
+            title="typed undated",
+            description=None,
+            priority=None,
+            due_at=None,
+            estimated_hours=None,
+            project_id=None,
+            assignee_id=None,
+        )
         assert created is not None and undated is not None
         rows: list[object] = [
-            created, undated, *typed.my_projects(conn), *typed.project_members(conn, project_id=project),
-            *typed.project_open_tasks(conn, project_id=project, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1],
-                                      page_size=5),
+            created,
+            undated,
+            *typed.my_projects(conn),
+            *typed.project_members(conn, project_id=project),
+            *typed.project_open_tasks(
+                conn, project_id=project, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=5
+            ),
             *typed.upcoming_tasks(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=5),
             *typed.tasks_assigned_to_me(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=5),
-            typed.assign_task(conn, task_id=created.id, assignee_id=olga), typed.create_project(conn, name="Mine"),
+            typed.assign_task(conn, task_id=created.id, assignee_id=olga),
+            typed.create_project(conn, name="Mine"),
         ]
         switch(conn, olga)
         rows.append(typed.change_member_role(conn, project_id=project, user_id=ed, role="viewer"))
     # The member list comes from a view: its columns are typed as the view's query makes them (name and email
     # come out of a definer function, app_private.member_profile, whose results PostgreSQL cannot prove set).
     assert typing.get_type_hints(typed.ProjectMembersRow, vars(typed)) == {
-        "id": uuid.UUID, "name": str | None, "email": str | None, "role": typed.ProjectRole}
+        "id": uuid.UUID,
+        "name": str | None,
+        "email": str | None,
+        "role": typed.ProjectRole,
+    }
     for row in rows:
         assert row is not None
         hints = typing.get_type_hints(type(row), vars(typed))

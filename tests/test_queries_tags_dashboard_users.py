@@ -50,15 +50,22 @@ def test_tag_untag_and_tasks_with_tag_in_tagging_order_across_pages(postgresql, 
         expected = sorted(tasks[:4], key=str, reverse=True)
         seen, cursor = [], FIRST_DESC
         while True:
-            rows = list(QUERIES.tasks_with_tag(conn, tag_id=tag, after_tagged_at=cursor[0], after_id=cursor[1],
-                                               page_size=3))
+            rows = list(
+                QUERIES.tasks_with_tag(conn, tag_id=tag, after_tagged_at=cursor[0], after_id=cursor[1], page_size=3)
+            )
             seen += [row[0] for row in rows]
             if len(rows) < 3:
                 break
             cursor = (rows[-1][5], rows[-1][0])
         assert seen == expected
-        assert list(QUERIES.tasks_with_tag(conn, tag_id=bob_tag, after_tagged_at=FIRST_DESC[0],
-                                           after_id=FIRST_DESC[1], page_size=10)) == []
+        assert (
+            list(
+                QUERIES.tasks_with_tag(
+                    conn, tag_id=bob_tag, after_tagged_at=FIRST_DESC[0], after_id=FIRST_DESC[1], page_size=10
+                )
+            )
+            == []
+        )
 
 
 def test_counts_per_status_list_every_status_and_only_live_own_tasks(postgresql, people):
@@ -94,18 +101,24 @@ def test_sign_up_login_record_login_profile_and_theme(postgresql, people):
 
 def new_project(conn, owner, name="Team"):
     """A project of ``owner`` (the owner's membership comes with it), made as the superuser."""
-    return conn.execute("insert into app.projects (owner_id, name) values (%s, %s) returning id",
-                        [owner, name]).fetchone()[0]
+    return conn.execute(
+        "insert into app.projects (owner_id, name) values (%s, %s) returning id", [owner, name]
+    ).fetchone()[0]
 
 
 def add_member(conn, project, user, role):
-    conn.execute("insert into app.project_members (project_id, user_id, role) values (%s, %s, %s)",
-                 [project, user, role])
+    conn.execute(
+        "insert into app.project_members (project_id, user_id, role) values (%s, %s, %s)", [project, user, role]
+    )
 
 
 def _tagged(conn, tag):
-    return [row[0] for row in QUERIES.tasks_with_tag(conn, tag_id=tag, after_tagged_at=FIRST_DESC[0],
-                                                     after_id=FIRST_DESC[1], page_size=50)]
+    return [
+        row[0]
+        for row in QUERIES.tasks_with_tag(
+            conn, tag_id=tag, after_tagged_at=FIRST_DESC[0], after_id=FIRST_DESC[1], page_size=50
+        )
+    ]
 
 
 def test_a_member_tags_shared_tasks_with_their_own_tags_nobody_else_sees_the_links(postgresql, people):
@@ -119,8 +132,9 @@ def test_a_member_tags_shared_tasks_with_their_own_tags_nobody_else_sees_the_lin
         for task in [*shared, mine]:
             assert QUERIES.tag_task(conn, task_id=task, tag_id=ann_tag) == 1
         assert set(_tagged(conn, ann_tag)) == {*shared, mine}
-        rows = QUERIES.tasks_with_tag(conn, tag_id=ann_tag, after_tagged_at=FIRST_DESC[0], after_id=FIRST_DESC[1],
-                                      page_size=50)
+        rows = QUERIES.tasks_with_tag(
+            conn, tag_id=ann_tag, after_tagged_at=FIRST_DESC[0], after_id=FIRST_DESC[1], page_size=50
+        )
         assert {row[8] for row in rows} == {team, ann}  # project_id
         conn.execute("select set_config('app.user_id', %s, true)", [str(bob)])
         # bob sees the tasks, not ann's links: neither through her tag nor on the tasks.
@@ -140,11 +154,20 @@ def test_counts_per_status_add_up_every_project_of_the_user(postgresql, people):
     team, secret = new_project(postgresql, bob, "Team"), new_project(postgresql, bob, "Secret")
     add_member(postgresql, team, ann, "editor")
     now = postgresql.execute("select now()").fetchone()[0]
-    for project, statuses in ((ann, ("pending", "completed")), (team, ("pending", "in_progress", "in_progress")),
-                              (secret, ("pending", "pending", "completed"))):
+    for project, statuses in (
+        (ann, ("pending", "completed")),
+        (team, ("pending", "in_progress", "in_progress")),
+        (secret, ("pending", "pending", "completed")),
+    ):
         for status in statuses:
-            new_task(postgresql, bob if project != ann else ann, status, project_id=project, status=status,
-                     due_at=now - timedelta(days=1))
+            new_task(
+                postgresql,
+                bob if project != ann else ann,
+                status,
+                project_id=project,
+                status=status,
+                due_at=now - timedelta(days=1),
+            )
     with acting_as(postgresql, "todo_app", ann) as conn:
         assert list(QUERIES.count_tasks_by_status(conn)) == [("pending", 2), ("in_progress", 2), ("completed", 1)]
         assert QUERIES.count_overdue_tasks(conn) == 4  # the completed one is not overdue

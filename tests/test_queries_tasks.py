@@ -6,7 +6,7 @@ and never a project they are not in."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,7 +14,7 @@ import pytest
 from tests.support import acting_as, new_task, new_user, refused
 from tododb.queries import FIRST_ASC, FIRST_DESC, QUERIES
 
-T0 = datetime(2031, 1, 1, tzinfo=timezone.utc)  # due dates in the future: not overdue
+T0 = datetime(2031, 1, 1, tzinfo=UTC)  # due dates in the future: not overdue
 
 
 @pytest.fixture
@@ -67,8 +67,10 @@ def test_open_tasks_by_due_date_without_identity_is_empty(postgresql, people):
     ann, _ = people
     new_task(postgresql, ann, due_at=T0)
     with acting_as(postgresql, "todo_app", None) as conn:
-        assert list(QUERIES.open_tasks_by_due_date(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1],
-                                                    page_size=10)) == []
+        assert (
+            list(QUERIES.open_tasks_by_due_date(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=10))
+            == []
+        )
 
 
 def test_overdue_tasks_lists_open_tasks_past_due_oldest_first(postgresql, people):
@@ -96,13 +98,16 @@ def test_tasks_by_status_newest_first_with_ties_across_pages(postgresql, people)
     new_task(postgresql, ann, "other status", status="in_progress")
     new_task(postgresql, ann, "binned", deleted_at=T0)
     new_task(postgresql, bob, "bob's")
-    order = [t for _, t in sorted(zip(created, ours), key=lambda e: (e[0], str(e[1])), reverse=True)]
+    order = [t for _, t in sorted(zip(created, ours, strict=True), key=lambda e: (e[0], str(e[1])), reverse=True)]
     with acting_as(postgresql, "todo_app", ann) as conn:
         for page_size in (1, 2, 4, 5, 10):
             seen, cursor = [], FIRST_DESC
             while True:
-                rows = list(QUERIES.tasks_by_status(conn, status="pending", after_created_at=cursor[0],
-                                                    after_id=cursor[1], page_size=page_size))
+                rows = list(
+                    QUERIES.tasks_by_status(
+                        conn, status="pending", after_created_at=cursor[0], after_id=cursor[1], page_size=page_size
+                    )
+                )
                 seen += _ids(rows)
                 if len(rows) < page_size:
                     break
@@ -113,20 +118,25 @@ def test_tasks_by_status_newest_first_with_ties_across_pages(postgresql, people)
 def test_deleted_tasks_are_only_in_the_bin_and_come_back_on_restore(postgresql, people):
     ann, bob = people
     with acting_as(postgresql, "todo_app", ann) as conn:
-        task = QUERIES.create_task(conn, title="to bin", description=None, priority=None, due_at=T0,
-                                   estimated_hours=None)[0]
+        task = QUERIES.create_task(
+            conn, title="to bin", description=None, priority=None, due_at=T0, estimated_hours=None
+        )[0]
         assert QUERIES.soft_delete_task(conn, task_id=task) is not None
         assert QUERIES.soft_delete_task(conn, task_id=task) is None  # already in the bin
         assert QUERIES.get_task(conn, task_id=task) is None
-        assert task not in _ids(QUERIES.open_tasks_by_due_date(conn, after_due_at=FIRST_ASC[0],
-                                                               after_id=FIRST_ASC[1], page_size=50))
-        assert _ids(QUERIES.deleted_tasks(conn, after_deleted_at=FIRST_DESC[0], after_id=FIRST_DESC[1],
-                                          page_size=10)) == [task]
+        assert task not in _ids(
+            QUERIES.open_tasks_by_due_date(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=50)
+        )
+        assert _ids(
+            QUERIES.deleted_tasks(conn, after_deleted_at=FIRST_DESC[0], after_id=FIRST_DESC[1], page_size=10)
+        ) == [task]
         assert QUERIES.restore_task(conn, task_id=task) is not None
         assert QUERIES.restore_task(conn, task_id=task) is None  # not in the bin any more
         assert QUERIES.get_task(conn, task_id=task)[0] == task
-        assert list(QUERIES.deleted_tasks(conn, after_deleted_at=FIRST_DESC[0], after_id=FIRST_DESC[1],
-                                          page_size=10)) == []
+        assert (
+            list(QUERIES.deleted_tasks(conn, after_deleted_at=FIRST_DESC[0], after_id=FIRST_DESC[1], page_size=10))
+            == []
+        )
         kinds = conn.execute("select kind from app.task_events where task_id = %s order by id", [task]).fetchall()
     assert [k[0] for k in kinds] == ["created", "deleted", "restored"]
 
@@ -145,12 +155,25 @@ def test_write_queries_create_update_set_status_and_refuse_bad_input(postgresql,
     ann, bob = people
     theirs = new_task(postgresql, bob, "theirs")
     with acting_as(postgresql, "todo_app", ann) as conn:
-        created = QUERIES.create_task(conn, title="Write tests", description="all of them", priority="high",
-                                      due_at=T0, estimated_hours=Decimal("2.25"))
+        created = QUERIES.create_task(
+            conn,
+            title="Write tests",
+            description="all of them",
+            priority="high",
+            due_at=T0,
+            estimated_hours=Decimal("2.25"),
+        )
         task = created[0]
         assert created[1:4] == ("Write tests", "pending", "high")
-        updated = QUERIES.update_task(conn, task_id=task, title="Write more tests", description=None,
-                                      priority="low", due_at=None, estimated_hours=None)
+        updated = QUERIES.update_task(
+            conn,
+            task_id=task,
+            title="Write more tests",
+            description=None,
+            priority="low",
+            due_at=None,
+            estimated_hours=None,
+        )
         assert updated[1:6] == ("Write more tests", None, "pending", "low", None)
         done = QUERIES.set_task_status(conn, task_id=task, status="completed")
         assert done[1] == "completed" and done[2] is not None
@@ -158,11 +181,22 @@ def test_write_queries_create_update_set_status_and_refuse_bad_input(postgresql,
         assert reopened[1] == "pending" and reopened[2] is None
         # Another user's task: nothing happens, nothing is returned.
         assert QUERIES.set_task_status(conn, task_id=theirs, status="completed") is None
-        assert QUERIES.update_task(conn, task_id=theirs, title="mine now", description=None, priority="low",
-                                   due_at=None, estimated_hours=None) is None
+        assert (
+            QUERIES.update_task(
+                conn,
+                task_id=theirs,
+                title="mine now",
+                description=None,
+                priority="low",
+                due_at=None,
+                estimated_hours=None,
+            )
+            is None
+        )
         with refused(conn, "23514", "tasks_title_not_blank_check"):
-            QUERIES.create_task(conn, title="\u200b", description=None, priority=None, due_at=None,
-                                estimated_hours=None)
+            QUERIES.create_task(
+                conn, title="\u200b", description=None, priority=None, due_at=None, estimated_hours=None
+            )
         with refused(conn, "23514", "task_status_check"):
             QUERIES.set_task_status(conn, task_id=task, status="done")
     assert postgresql.execute("select status from app.tasks where id = %s", [theirs]).fetchone() == ("pending",)
@@ -173,13 +207,15 @@ def test_write_queries_create_update_set_status_and_refuse_bad_input(postgresql,
 
 def new_project(conn, owner, name="Team"):
     """A project of ``owner`` (the owner's membership comes with it), made as the superuser."""
-    return conn.execute("insert into app.projects (owner_id, name) values (%s, %s) returning id",
-                        [owner, name]).fetchone()[0]
+    return conn.execute(
+        "insert into app.projects (owner_id, name) values (%s, %s) returning id", [owner, name]
+    ).fetchone()[0]
 
 
 def add_member(conn, project, user, role):
-    conn.execute("insert into app.project_members (project_id, user_id, role) values (%s, %s, %s)",
-                 [project, user, role])
+    conn.execute(
+        "insert into app.project_members (project_id, user_id, role) values (%s, %s, %s)", [project, user, role]
+    )
 
 
 @pytest.fixture
@@ -191,34 +227,47 @@ def make_projects(postgresql, people):
     """ann edits cleo's "Team" and views bob's "Watch"; bob's "Secret" is none of hers."""
     ann, bob = people
     cleo = new_user(postgresql)
-    team, watch, secret = new_project(postgresql, cleo, "Team"), new_project(postgresql, bob, "Watch"), \
-        new_project(postgresql, bob, "Secret")
+    team, watch, secret = (
+        new_project(postgresql, cleo, "Team"),
+        new_project(postgresql, bob, "Watch"),
+        new_project(postgresql, bob, "Secret"),
+    )
     add_member(postgresql, team, ann, "editor")
     add_member(postgresql, watch, ann, "viewer")
     return {"cleo": cleo, "team": team, "watch": watch, "secret": secret}
 
 
 def test_open_tasks_by_due_date_merges_every_project_of_the_user_with_ties_across_projects_and_pages(
-        postgresql, people, projects):
+    postgresql, people, projects
+):
     ann, bob = people
     cleo, team, watch, secret = projects["cleo"], projects["team"], projects["watch"], projects["secret"]
     expected = []
     for creator, project, n in ((ann, ann, 2), (cleo, team, 2), (bob, watch, 1)):  # five tied at T0, three projects
         for i in range(n):
             expected.append((T0, new_task(postgresql, creator, f"tie {i}", project_id=project, due_at=T0)))
-    expected.append((T0 + timedelta(days=1), new_task(postgresql, cleo, "later", project_id=team,
-                                                      due_at=T0 + timedelta(days=1))))
-    expected.append((T0 - timedelta(days=1), new_task(postgresql, bob, "sooner", project_id=watch,
-                                                      due_at=T0 - timedelta(days=1))))
+    expected.append(
+        (T0 + timedelta(days=1), new_task(postgresql, cleo, "later", project_id=team, due_at=T0 + timedelta(days=1)))
+    )
+    expected.append(
+        (T0 - timedelta(days=1), new_task(postgresql, bob, "sooner", project_id=watch, due_at=T0 - timedelta(days=1)))
+    )
     for creator, project in ((ann, ann), (cleo, team), (cleo, team), (bob, watch)):
         expected.append((None, new_task(postgresql, creator, "undated", project_id=project)))
     new_task(postgresql, cleo, "done", project_id=team, due_at=T0, status="completed")
     new_task(postgresql, bob, "binned", project_id=watch, due_at=T0, deleted_at=T0)
-    hidden = [new_task(postgresql, bob, "secret", project_id=secret, due_at=T0 - timedelta(days=9)),
-              new_task(postgresql, bob, "secret undated", project_id=secret)]
+    hidden = [
+        new_task(postgresql, bob, "secret", project_id=secret, due_at=T0 - timedelta(days=9)),
+        new_task(postgresql, bob, "secret undated", project_id=secret),
+    ]
     # Just to check that the test is valid: the hidden tasks are there, open, and would come first.
-    assert postgresql.execute("select count(*) from app.tasks where id = any(%s) and deleted_at is null "
-                              "and status <> 'completed'", [hidden]).fetchone()[0] == 2
+    assert (
+        postgresql.execute(
+            "select count(*) from app.tasks where id = any(%s) and deleted_at is null and status <> 'completed'",
+            [hidden],
+        ).fetchone()[0]
+        == 2
+    )
     order = [task for _, task in sorted(expected, key=lambda e: (e[0] is None, e[0] or T0, str(e[1])))]
 
     with acting_as(postgresql, "todo_app", ann) as conn:
@@ -226,14 +275,16 @@ def test_open_tasks_by_due_date_merges_every_project_of_the_user_with_ties_acros
             pages = _open_pages(conn, page_size)
             assert [task for page in pages for task in _ids(page)] == order, page_size
             assert all(len(page) == page_size for page in pages[:-1])
-        rows = list(QUERIES.open_tasks_by_due_date(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1],
-                                                   page_size=50))
+        rows = list(
+            QUERIES.open_tasks_by_due_date(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=50)
+        )
         assert {row[8] for row in rows} == {ann, team, watch}  # project_id
         teams = {row[0] for row in rows if row[8] == team}
         # A membership ends: that project's tasks are gone from the next statement on.
         assert QUERIES.leave_project(conn, project_id=team) == 1
-        left = _ids(QUERIES.open_tasks_by_due_date(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1],
-                                                   page_size=50))
+        left = _ids(
+            QUERIES.open_tasks_by_due_date(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=50)
+        )
         assert teams and left == [t for t in order if t not in teams]
 
 
@@ -241,9 +292,11 @@ def test_overdue_and_counts_cover_every_project_of_the_user_and_no_other(postgre
     ann, bob = people
     cleo, team, watch, secret = projects["cleo"], projects["team"], projects["watch"], projects["secret"]
     now = postgresql.execute("select now()").fetchone()[0]
-    late = [new_task(postgresql, ann, "mine late", due_at=now - timedelta(days=2)),
-            new_task(postgresql, cleo, "team late", project_id=team, due_at=now - timedelta(days=3)),
-            new_task(postgresql, bob, "watch late", project_id=watch, due_at=now - timedelta(days=1))]
+    late = [
+        new_task(postgresql, ann, "mine late", due_at=now - timedelta(days=2)),
+        new_task(postgresql, cleo, "team late", project_id=team, due_at=now - timedelta(days=3)),
+        new_task(postgresql, bob, "watch late", project_id=watch, due_at=now - timedelta(days=1)),
+    ]
     new_task(postgresql, bob, "secret late", project_id=secret, due_at=now - timedelta(days=5))
     new_task(postgresql, cleo, "team done late", project_id=team, due_at=now - timedelta(days=4), status="completed")
     new_task(postgresql, cleo, "team in progress", project_id=team, status="in_progress")
@@ -267,8 +320,17 @@ def test_overdue_and_counts_cover_every_project_of_the_user_and_no_other(postgre
 def test_tasks_by_status_and_the_bin_merge_projects_newest_first_with_ties(postgresql, people, projects):
     ann, bob = people
     cleo, team, watch, secret = projects["cleo"], projects["team"], projects["watch"], projects["secret"]
-    created = [(T0 - timedelta(days=d), p, c) for d, p, c in
-               ((1, ann, ann), (1, team, cleo), (1, watch, bob), (2, team, cleo), (3, ann, ann), (1, watch, bob))]
+    created = [
+        (T0 - timedelta(days=d), p, c)
+        for d, p, c in (
+            (1, ann, ann),
+            (1, team, cleo),
+            (1, watch, bob),
+            (2, team, cleo),
+            (3, ann, ann),
+            (1, watch, bob),
+        )
+    ]
     ours = [(c, new_task(postgresql, who, "p", project_id=p, created_at=c)) for c, p, who in created]
     new_task(postgresql, bob, "secret", project_id=secret, created_at=T0)
     order = [t for _, t in sorted(ours, key=lambda e: (e[0], str(e[1])), reverse=True)]
@@ -282,8 +344,11 @@ def test_tasks_by_status_and_the_bin_merge_projects_newest_first_with_ties(postg
         for page_size in (1, 2, 3, 6, 10):
             seen, cursor = [], FIRST_DESC
             while True:
-                rows = list(QUERIES.tasks_by_status(conn, status="pending", after_created_at=cursor[0],
-                                                    after_id=cursor[1], page_size=page_size))
+                rows = list(
+                    QUERIES.tasks_by_status(
+                        conn, status="pending", after_created_at=cursor[0], after_id=cursor[1], page_size=page_size
+                    )
+                )
                 seen += _ids(rows)
                 if len(rows) < page_size:
                     break
@@ -291,8 +356,9 @@ def test_tasks_by_status_and_the_bin_merge_projects_newest_first_with_ties(postg
             assert seen == order, page_size
             seen, cursor = [], FIRST_DESC
             while True:
-                rows = list(QUERIES.deleted_tasks(conn, after_deleted_at=cursor[0], after_id=cursor[1],
-                                                  page_size=page_size))
+                rows = list(
+                    QUERIES.deleted_tasks(conn, after_deleted_at=cursor[0], after_id=cursor[1], page_size=page_size)
+                )
                 seen += _ids(rows)
                 if len(rows) < page_size:
                     break
@@ -323,8 +389,10 @@ def test_create_task_in_project_writes_where_the_user_edits_and_refuses_elsewher
         inbox = QUERIES.create_task_in_project(conn, title="mine", project_id=None, assignee_id=None, **task)
         assert inbox[8:] == (ann, None)  # an inbox's id is its owner's id
         assert QUERIES.create_task(conn, title="also mine", **task)[0] in _ids(
-            QUERIES.project_open_tasks(conn, project_id=ann, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1],
-                                       page_size=10))
+            QUERIES.project_open_tasks(
+                conn, project_id=ann, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=10
+            )
+        )
         for project in (watch, secret, uuid.uuid4()):  # a viewer, not a member, no such project: the same refusal
             with refused(conn, "42501"):
                 QUERIES.create_task_in_project(conn, title="no", project_id=project, assignee_id=None, **task)
@@ -340,12 +408,23 @@ def test_a_viewer_reads_a_projects_tasks_but_changes_none(postgresql, people, pr
     with acting_as(postgresql, "todo_app", ann) as conn:
         assert QUERIES.get_task(conn, task_id=watched)[0] == watched
         assert QUERIES.set_task_status(conn, task_id=watched, status="completed") is None
-        assert QUERIES.update_task(conn, task_id=watched, title="mine now", description=None, priority="low",
-                                   due_at=None, estimated_hours=None) is None
+        assert (
+            QUERIES.update_task(
+                conn,
+                task_id=watched,
+                title="mine now",
+                description=None,
+                priority="low",
+                due_at=None,
+                estimated_hours=None,
+            )
+            is None
+        )
         assert QUERIES.soft_delete_task(conn, task_id=watched) is None
         assert QUERIES.assign_task(conn, task_id=watched, assignee_id=ann) is None
-    assert postgresql.execute("select title, status, deleted_at, assignee_id from app.tasks where id = %s",
-                              [watched]).fetchone() == ("watched", "pending", None, None)
+    assert postgresql.execute(
+        "select title, status, deleted_at, assignee_id from app.tasks where id = %s", [watched]
+    ).fetchone() == ("watched", "pending", None, None)
 
 
 def test_assign_task_to_a_member_unassign_and_refuse_a_non_member(postgresql, people, projects):

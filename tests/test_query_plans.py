@@ -20,26 +20,33 @@ import psycopg
 import pytest
 
 from tests.support import BCRYPT_HASH, PARAMS, acting_as
+from tododb.queries import FIRST_ASC, FIRST_DESC, QUERIES, served_by
 from tooling import generate
 from tooling.scratch import scratch_database
-from tododb.queries import FIRST_ASC, FIRST_DESC, QUERIES, served_by
 
 PAGE = 50
 READ_QUERIES = {
     "open_tasks_by_due_date": {"after_due_at": FIRST_ASC[0], "after_id": FIRST_ASC[1], "page_size": PAGE},
     "overdue_tasks": {"after_due_at": FIRST_ASC[0], "after_id": FIRST_ASC[1], "page_size": PAGE},
-    "tasks_by_status": {"status": "pending", "after_created_at": FIRST_DESC[0], "after_id": FIRST_DESC[1],
-                        "page_size": PAGE},
+    "tasks_by_status": {
+        "status": "pending",
+        "after_created_at": FIRST_DESC[0],
+        "after_id": FIRST_DESC[1],
+        "page_size": PAGE,
+    },
     "deleted_tasks": {"after_deleted_at": FIRST_DESC[0], "after_id": FIRST_DESC[1], "page_size": PAGE},
     "get_task": {"task_id": None},
-    "tasks_with_tag": {"tag_id": None, "after_tagged_at": FIRST_DESC[0], "after_id": FIRST_DESC[1],
-                       "page_size": PAGE},
+    "tasks_with_tag": {"tag_id": None, "after_tagged_at": FIRST_DESC[0], "after_id": FIRST_DESC[1], "page_size": PAGE},
     "count_tasks_by_status": {},
     "count_overdue_tasks": {},
     "list_tags": {},
     "current_user_profile": {},
-    "project_open_tasks": {"project_id": None, "after_due_at": FIRST_ASC[0], "after_id": FIRST_ASC[1],
-                           "page_size": PAGE},
+    "project_open_tasks": {
+        "project_id": None,
+        "after_due_at": FIRST_ASC[0],
+        "after_id": FIRST_ASC[1],
+        "page_size": PAGE,
+    },
     "upcoming_tasks": {"after_due_at": FIRST_ASC[0], "after_id": FIRST_ASC[1], "page_size": PAGE},
     "tasks_assigned_to_me": {"after_due_at": FIRST_ASC[0], "after_id": FIRST_ASC[1], "page_size": PAGE},
     "my_projects": {},
@@ -114,8 +121,10 @@ def big_db(migrated_proc):
         with psycopg.connect(url, autocommit=True) as conn:
             with conn.transaction():
                 for statement in MANY_PROJECTS_SQL:
-                    conn.execute(statement, {"member": MEMBER, "hash": BCRYPT_HASH, "projects": MANY_PROJECTS,
-                                             "tasks": TASKS_PER_PROJECT})
+                    conn.execute(
+                        statement,
+                        {"member": MEMBER, "hash": BCRYPT_HASH, "projects": MANY_PROJECTS, "tasks": TASKS_PER_PROJECT},
+                    )
             for table in ("users", "projects", "project_members", "tags", "tasks", "task_tags", "task_events"):
                 conn.execute(f"vacuum (analyze) app.{table}")
         yield url
@@ -137,27 +146,39 @@ def _sample_users(conn):
     for each, one live task they can see, their most used tag and their largest project."""
     heavy = conn.execute(
         "select p.owner_id from app.tasks as t join app.projects as p on p.id = t.project_id "
-        "group by p.owner_id, p.id order by count(*) desc, p.id limit 1").fetchone()[0]
+        "group by p.owner_id, p.id order by count(*) desc, p.id limit 1"
+    ).fetchone()[0]
     typical = conn.execute(
         "select m.user_id from app.project_members as m join app.tasks as t on t.project_id = m.project_id "
-        "group by m.user_id order by count(*), m.user_id limit 1 offset 1000").fetchone()[0]
+        "group by m.user_id order by count(*), m.user_id limit 1 offset 1000"
+    ).fetchone()[0]
     many = conn.execute(
-        "select m.user_id from app.project_members as m group by m.user_id order by count(*) desc, m.user_id "
-        "limit 1").fetchone()[0]
+        "select m.user_id from app.project_members as m group by m.user_id order by count(*) desc, m.user_id limit 1"
+    ).fetchone()[0]
     users = []
     for user_id in dict.fromkeys([heavy, typical, many]):
         visible = "t.project_id in (select m.project_id from app.project_members as m where m.user_id = %s)"
         task = conn.execute(
-            f"select t.id from app.tasks as t where {visible} and t.deleted_at is null order by t.id limit 1",
-            [user_id]).fetchone()
+            f"select t.id from app.tasks as t where {visible} and t.deleted_at is null order by t.id limit 1", [user_id]
+        ).fetchone()
         tag = conn.execute(
             "select tag_id from app.task_tags where user_id = %s group by tag_id order by count(*) desc, tag_id "
-            "limit 1", [user_id]).fetchone()
+            "limit 1",
+            [user_id],
+        ).fetchone()
         project = conn.execute(
             f"select t.project_id from app.tasks as t where {visible} group by t.project_id "
-            "order by count(*) desc, t.project_id limit 1", [user_id]).fetchone()
-        users.append({"user_id": user_id, "task_id": task[0], "tag_id": tag[0] if tag else uuid.uuid4(),
-                      "project_id": project[0]})
+            "order by count(*) desc, t.project_id limit 1",
+            [user_id],
+        ).fetchone()
+        users.append(
+            {
+                "user_id": user_id,
+                "task_id": task[0],
+                "tag_id": tag[0] if tag else uuid.uuid4(),
+                "project_id": project[0],
+            }
+        )
     return users
 
 
@@ -165,8 +186,9 @@ def _explain(conn, name: str, sample: dict) -> tuple[dict, dict]:
     params = dict(READ_QUERIES[name])
     params.update({k: sample[k] for k in ("task_id", "tag_id", "project_id") if k in params})
     with acting_as(conn, "todo_app", sample["user_id"]):
-        explained = conn.execute("explain (analyze, buffers, format json) " + getattr(QUERIES, name).sql,
-                                 params).fetchone()[0][0]
+        explained = conn.execute(
+            "explain (analyze, buffers, format json) " + getattr(QUERIES, name).sql, params
+        ).fetchone()[0][0]
     return explained, params
 
 
@@ -178,12 +200,16 @@ def _is_membership_merge(sort) -> bool:
         return True
     if child["Node Type"] == "Append":
         return {p.get("CTE Name") for p in child["Plans"]} <= {"firsts", "rest"} or all(
-            p["Node Type"] in ("CTE Scan", "Nested Loop") for p in child["Plans"])
+            p["Node Type"] in ("CTE Scan", "Nested Loop") for p in child["Plans"]
+        )
     if child["Node Type"] != "Nested Loop":
         return False
     outer, inner = child["Plans"]
-    return (outer.get("Relation Name") == "project_members" and outer.get("Index Name") == "project_members_user_id_idx"
-            and inner["Node Type"] == "Limit")
+    return (
+        outer.get("Relation Name") == "project_members"
+        and outer.get("Index Name") == "project_members_user_id_idx"
+        and inner["Node Type"] == "Limit"
+    )
 
 
 def _subplan(plan, name):
@@ -206,8 +232,9 @@ def test_read_query_uses_its_index_and_never_scans_tasks(big_db, samples, name):
     assert expected, f"{name} does not say which index serves it"
     with psycopg.connect(big_db) as conn:
         for sample in samples:
-            memberships = conn.execute("select count(*) from app.project_members where user_id = %s",
-                                       [sample["user_id"]]).fetchone()[0]
+            memberships = conn.execute(
+                "select count(*) from app.project_members where user_id = %s", [sample["user_id"]]
+            ).fetchone()[0]
             explained, params = _explain(conn, name, sample)
             plan = explained["Plan"]
             nodes = list(_nodes(plan))
@@ -220,8 +247,11 @@ def test_read_query_uses_its_index_and_never_scans_tasks(big_db, samples, name):
                 continue
             for sort in (n for n in nodes if n["Node Type"] in ("Sort", "Incremental Sort")):
                 assert _is_membership_merge(sort), (name, "the indexes must deliver the page in order", shown)
-                assert _rows(sort["Plans"][0]) <= memberships * PAGE, (name, "a merge holds at most a page per "
-                                                                        "membership", shown)
+                assert _rows(sort["Plans"][0]) <= memberships * PAGE, (
+                    name,
+                    "a merge holds at most a page per membership",
+                    shown,
+                )
             for limit in (n for n in nodes if n["Node Type"] == "Limit"):
                 assert limit.get("Actual Rows", 0) <= PAGE, (name, shown)
 
@@ -238,7 +268,9 @@ def test_upcoming_for_a_member_of_200_projects_merges_per_project_ranges(big_db,
                    count(t.id) filter (where t.deleted_at is null and t.status <> 'completed' and t.due_at is not null)
             from app.project_members as m left join app.tasks as t on t.project_id = m.project_id
             where m.user_id = %s
-            """, [MEMBER]).fetchone()
+            """,
+            [MEMBER],
+        ).fetchone()
         assert memberships == MANY_PROJECTS + 1  # and the inbox
         assert open_dated > memberships * PAGE  # more than a merge of per-project pages would ever hold
         explained, _ = _explain(conn, "upcoming_tasks", {"user_id": MEMBER})
@@ -250,7 +282,9 @@ def test_upcoming_for_a_member_of_200_projects_merges_per_project_ranges(big_db,
                 select t.id from app.tasks as t
                 where t.deleted_at is null and t.status <> 'completed' and t.due_at is not null
                 order by t.due_at, t.id limit %s
-                """, [PAGE]).fetchall()
+                """,
+                [PAGE],
+            ).fetchall()
     assert [row[0] for row in rows] == [row[0] for row in expected]  # the same page as a plain sort would give
     plan = explained["Plan"]
     nodes = list(_nodes(plan))
@@ -265,22 +299,31 @@ def test_upcoming_for_a_member_of_200_projects_merges_per_project_ranges(big_db,
     assert scans and all(n["Actual Rows"] <= 4 for n in scans), shown
     # The read-on step: the innermost Limits over that index other than the per-project one (the page's own
     # Limit holds them all).
-    rest = [n for n in nodes if n["Node Type"] == "Limit" and n.get("Actual Loops", 0) and n is not per_project
-            and any(c.get("Index Name") == "tasks_project_id_due_at_open_idx" for c in _nodes(n))
-            and not any(c["Node Type"] == "Limit" for c in list(_nodes(n))[1:])]
+    rest = [
+        n
+        for n in nodes
+        if n["Node Type"] == "Limit"
+        and n.get("Actual Loops", 0)
+        and n is not per_project
+        and any(c.get("Index Name") == "tasks_project_id_due_at_open_idx" for c in _nodes(n))
+        and not any(c["Node Type"] == "Limit" for c in list(_nodes(n))[1:])
+    ]
     read_on = sum(n["Actual Loops"] for n in rest)
     assert read_on <= PAGE // 3 + 1, shown  # only the projects that can still hold some of the page
     # Each of those reads stops at the page's bound (an index condition), not at the project's last task.
-    read_past_third = sum(_rows(c) for n in rest for c in _nodes(n)
-                          if c.get("Index Name") == "tasks_project_id_due_at_open_idx")
+    read_past_third = sum(
+        _rows(c) for n in rest for c in _nodes(n) if c.get("Index Name") == "tasks_project_id_due_at_open_idx"
+    )
     assert read_past_third <= PAGE, shown
     merged = _rows(firsts) + sum(_rows(n) for n in rest)
     assert merged <= memberships * 3 + (PAGE // 3 + 1) * PAGE and merged < memberships * PAGE / 5, shown
     fetched = [n for n in nodes if n.get("Index Name") == "tasks_pkey"]
     assert fetched and all(_rows(n) <= PAGE for n in fetched), shown
     with capsys.disabled():
-        print(f"\nupcoming_tasks, member of {memberships} projects ({open_dated} open dated tasks): "
-              f"{merged:.0f} keys merged ({read_on} projects read on, {read_past_third:.0f} keys read past their "
-              f"third), {plan['Actual Rows']:.0f} rows, "
-              f"shared buffers hit {plan.get('Shared Hit Blocks', 0)} read {plan.get('Shared Read Blocks', 0)}, "
-              f"planning {explained['Planning Time']:.3f} ms, execution {explained['Execution Time']:.3f} ms")
+        print(
+            f"\nupcoming_tasks, member of {memberships} projects ({open_dated} open dated tasks): "
+            f"{merged:.0f} keys merged ({read_on} projects read on, {read_past_third:.0f} keys read past their "
+            f"third), {plan['Actual Rows']:.0f} rows, "
+            f"shared buffers hit {plan.get('Shared Hit Blocks', 0)} read {plan.get('Shared Read Blocks', 0)}, "
+            f"planning {explained['Planning Time']:.3f} ms, execution {explained['Execution Time']:.3f} ms"
+        )

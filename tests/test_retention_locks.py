@@ -22,8 +22,9 @@ def _binned(conn, user_id, days_ago: int):
 
 
 def _purge(url: str):
-    return run_cli("maintain", "purge", "--older-than", "30d", "--batch-size", "1",
-                   env={"DATABASE_URL": url}, timeout=60)
+    return run_cli(
+        "maintain", "purge", "--older-than", "30d", "--batch-size", "1", env={"DATABASE_URL": url}, timeout=60
+    )
 
 
 def test_purge_skips_a_task_the_app_holds_locked_and_finishes(postgresql):
@@ -58,15 +59,17 @@ def test_a_purge_records_no_actor_while_the_apps_own_hard_delete_records_the_use
         # The app may set the switch the retention job uses; for the app's login role it means nothing.
         app.execute("select set_config('tododb.retention_job', 'on', true)")
         app.execute("delete from app.tasks where id = %s", [deleted_by_ann])
-    events = dict(postgresql.execute(
-        "select task_id, actor_id from app.task_events where kind = 'hard_deleted'").fetchall())
+    events = dict(
+        postgresql.execute("select task_id, actor_id from app.task_events where kind = 'hard_deleted'").fetchall()
+    )
     assert events == {purged: None, deleted_by_ann: ann}
 
 
 def test_the_purge_cutoff_still_holds_with_skip_locked(postgresql):
     """The boundary of the batch query: a task in the bin for less than the age stays."""
     ann = new_user(postgresql)
-    old, recent = _binned(postgresql, ann, 31), _binned(postgresql, ann, 29)
+    _binned(postgresql, ann, 31)
+    recent = _binned(postgresql, ann, 29)
     postgresql.commit()
     assert _purge(db_url(postgresql)).returncode == 0
     assert {row[0] for row in postgresql.execute("select id from app.tasks")} == {recent}

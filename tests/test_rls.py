@@ -9,6 +9,7 @@ some, so every check is known to bite."""
 from __future__ import annotations
 
 import uuid
+
 import psycopg
 import pytest
 
@@ -238,4 +239,3 @@ def test_app_roles_never_read_password_hash(postgresql, world, role):
         for statement in ("select password_hash from app.users", "select * from app.users"):
             with refused(conn, "42501"):
                 conn.execute(statement)
-

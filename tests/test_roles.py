@@ -66,8 +66,16 @@ def test_every_table_holding_user_data_has_row_level_security_enabled_and_forced
         "where relnamespace = 'app'::regnamespace and relkind = 'r' order by 1"
     ).fetchall()
     assert [t[0] for t in tables] == [
-        "project_invitations", "project_members", "projects",
-        "tags", "task_events", "task_tags", "task_tags_archive", "tasks", "tasks_archive", "users",
+        "project_invitations",
+        "project_members",
+        "projects",
+        "tags",
+        "task_events",
+        "task_tags",
+        "task_tags_archive",
+        "tasks",
+        "tasks_archive",
+        "users",
     ]
     assert all(t[1] and t[2] for t in tables), tables
 

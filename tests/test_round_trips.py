@@ -15,10 +15,10 @@ import time
 import pytest
 
 from tests.logins import login_role
-from tooling.wire import counting_proxy
 from tests.support import new_task, new_user
 from tododb import FIRST_ASC, QUERIES, as_user, read
 from tododb.pool import PoolSettings, create_pool
+from tooling.wire import counting_proxy
 
 PAGE = dict(after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=50)
 
@@ -68,12 +68,15 @@ def test_the_identity_of_a_read_ends_with_it(wire):
     proxy, pool, ann, _ = wire
     read(pool, ann, "open_tasks_by_due_date", **PAGE)
     with pool.connection() as conn:
-        assert conn.execute("select current_setting('app.user_id', true), current_user = session_user"
-                            ).fetchone() in (("", True), (None, True))
+        assert conn.execute("select current_setting('app.user_id', true), current_user = session_user").fetchone() in (
+            ("", True),
+            (None, True),
+        )
 
 
 def test_read_refuses_a_write_query_in_one_line(wire):
     _, pool, ann, _ = wire
     from tododb import TododbError
+
     with pytest.raises(TododbError, match="read\\(\\) runs select queries"):
         read(pool, ann, "create_tag", name="x")

@@ -39,8 +39,15 @@ def _lint(*paths: Path) -> None:
     if chosen[0]:
         runs.append([str(bin_dir / "squawk"), "--config", str(ROOT / ".squawk.toml"), *map(str, chosen[0])])
     if chosen[1]:
-        runs.append([str(bin_dir / "squawk"), "--config", str(ROOT / ".squawk.toml"), "--no-assume-in-transaction",
-                     *map(str, chosen[1])])
+        runs.append(
+            [
+                str(bin_dir / "squawk"),
+                "--config",
+                str(ROOT / ".squawk.toml"),
+                "--no-assume-in-transaction",
+                *map(str, chosen[1]),
+            ]
+        )
     for command in runs:
         ran = subprocess.run(command, capture_output=True, text=True)
         assert ran.returncode == 0, (command[0], ran.stdout, ran.stderr)
@@ -62,12 +69,17 @@ def test_a_plain_pair_has_the_next_number_the_latest_dependency_and_the_timeouts
     assert unfilled and all(line.startswith(f"migrations/{migration_id}.") for line in unfilled), unfilled
     assert lint.unfilled_scaffold_lines(MIGRATIONS_DIR) == []
 
-    forward.write_text(forward.read_text().replace(
-        text[0], "-- Add the tasks' color.") + "\nalter table app.tasks add column color text;\n")
-    rollback.write_text(rollback.read_text().replace(
-        rollback.read_text().splitlines()[0],
-        "-- Drop the tasks' color.\n-- squawk-ignore-file ban-drop-column\n-- (The undo of adding it.)",
-    ) + "\nalter table app.tasks drop column color;\n")
+    forward.write_text(
+        forward.read_text().replace(text[0], "-- Add the tasks' color.")
+        + "\nalter table app.tasks add column color text;\n"
+    )
+    rollback.write_text(
+        rollback.read_text().replace(
+            rollback.read_text().splitlines()[0],
+            "-- Drop the tasks' color.\n-- squawk-ignore-file ban-drop-column\n-- (The undo of adding it.)",
+        )
+        + "\nalter table app.tasks drop column color;\n"
+    )
     assert lint.unfilled_scaffold_lines(folder) == []
     _lint(forward, rollback)
 

@@ -151,5 +151,8 @@ def test_every_policy_has_a_comment_and_a_conventional_name(postgresql):
     assert [p for p in policies if p[2] is None] == []
     # The suffix says whom the policy is for: the row's user, a project's members, editors or owner, the
     # definer code's role (auth), or the backfill of 0040 (gone in 0043).
-    pattern = r"{}_(select|insert|update|delete|all)_(own|auth|member|editor|owner|owner_or_self|owner_or_invitee|visible_task)"
+    pattern = (
+        r"{}_(select|insert|update|delete|all)_"
+        r"(own|auth|member|editor|owner|owner_or_self|owner_or_invitee|visible_task)"
+    )
     assert [p for p in policies if not re.fullmatch(pattern.format(p[0]), p[1])] == []

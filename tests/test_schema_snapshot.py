@@ -20,8 +20,9 @@ def generated():
 def test_committed_schema_files_are_current(generated):
     stale = [path.name for path, text in generated.items() if text != path.read_text()]
     if stale:
-        pytest.fail(f"schema/{' and schema/'.join(stale)} stale: run `make schema` and commit the result",
-                    pytrace=False)
+        pytest.fail(
+            f"schema/{' and schema/'.join(stale)} stale: run `make schema` and commit the result", pytrace=False
+        )
     sql = generated[snapshot.SNAPSHOT]
     assert "CREATE POLICY tasks_select_member ON app.tasks" in sql and "\\restrict" not in sql
 
@@ -35,11 +36,13 @@ def test_the_dictionary_describes_every_table_column_and_index(postgresql, gener
     for oid, table in tables:
         section = readme.split(f"### `app.{table}`", 1)[1].split("\n### ", 1)[0]
         assert "Row-level security: enabled and forced." in section
-        for (column,) in postgresql.execute("select attname from pg_attribute where attrelid = %s and attnum > 0 "
-                                            "and not attisdropped", [oid]):
+        for (column,) in postgresql.execute(
+            "select attname from pg_attribute where attrelid = %s and attnum > 0 and not attisdropped", [oid]
+        ):
             assert re.search(rf"^\| `{column}` \| `[^`]+` \| (yes|no) \|", section, re.MULTILINE), (table, column)
-        for (index,) in postgresql.execute("select indexrelid::regclass::text from pg_index where indrelid = %s",
-                                           [oid]):
+        for (index,) in postgresql.execute(
+            "select indexrelid::regclass::text from pg_index where indrelid = %s", [oid]
+        ):
             row = re.search(rf"^\| `{index.removeprefix('app.')}` \| `[^`]+` \| (.+) \|$", section, re.MULTILINE)
             assert row and row.group(1).strip(), (table, index)  # every index says what it serves
         assert f"    {table} {{" in readme  # an entity in the ER diagram

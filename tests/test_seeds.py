@@ -11,10 +11,10 @@ import psycopg
 import pytest
 
 from tests.support import PARAMS, acting_as, assert_one_line_error, db_url, refused, rows_checksum, run_cli
+from tododb.queries import FIRST_ASC, QUERIES
 from tooling import generate
 from tooling import seed as seed_module
 from tooling.scratch import scratch_database
-from tododb.queries import FIRST_ASC, QUERIES
 
 CHECKSUM = """
     select md5(string_agg(t::text, '|' order by t.id)) from (
@@ -22,13 +22,24 @@ CHECKSUM = """
              due_at - now()::date as due, estimated_hours, deleted_at is not null as deleted
       from app.tasks) as t
 """
-TABLES = ("users", "projects", "project_members", "project_invitations", "tags", "tasks", "task_tags",
-          "task_events")
+TABLES = ("users", "projects", "project_members", "project_invitations", "tags", "tasks", "task_tags", "task_events")
 
-ALICE_INBOX = {"Renew passport", "Quarterly report", "Book dentist", "Fix the bike", "Plan team offsite",
-               "File taxes", "Clean the garage", "Old idea"}
-BOB_INBOX = {"Plant tomatoes", "Read 'Designing Data-Intensive Applications'", "Water the plants",
-             "Return library books"}
+ALICE_INBOX = {
+    "Renew passport",
+    "Quarterly report",
+    "Book dentist",
+    "Fix the bike",
+    "Plan team offsite",
+    "File taxes",
+    "Clean the garage",
+    "Old idea",
+}
+BOB_INBOX = {
+    "Plant tomatoes",
+    "Read 'Designing Data-Intensive Applications'",
+    "Water the plants",
+    "Return library books",
+}
 HOUSEHOLD = {"Pay the electricity bill", "Buy groceries", "Fix the leaking tap", "Mow the lawn"}
 
 
@@ -68,28 +79,44 @@ def test_make_seed_loads_the_development_data_once_through_the_app(seeded):
 def test_the_shared_project_has_its_owner_an_editor_and_a_viewer_and_a_task_for_bob(seeded):
     conn, _, who = seeded
     project_id, owner, inbox = conn.execute(
-        "select id, owner_id, is_inbox from app.projects where name = 'Household'").fetchone()
+        "select id, owner_id, is_inbox from app.projects where name = 'Household'"
+    ).fetchone()
     assert (owner, inbox) == (who["alice"], False)
-    members = dict(conn.execute("select user_id, role from app.project_members where project_id = %s",
-                                [project_id]).fetchall())
+    members = dict(
+        conn.execute("select user_id, role from app.project_members where project_id = %s", [project_id]).fetchall()
+    )
     assert members == {who["alice"]: "owner", who["bob"]: "editor", who["carol"]: "viewer"}
     # Every user has their inbox (id = their id), alone in it.
     inboxes = conn.execute(
         "select p.id, p.owner_id, array_agg(m.user_id) from app.projects as p"
-        " join app.project_members as m on m.project_id = p.id where p.is_inbox group by p.id").fetchall()
+        " join app.project_members as m on m.project_id = p.id where p.is_inbox group by p.id"
+    ).fetchall()
     assert sorted(inboxes) == sorted((u, u, [u]) for u in who.values())
-    tasks = {title: (creator, assignee) for title, creator, assignee in conn.execute(
-        "select title, user_id, assignee_id from app.tasks where project_id = %s", [project_id])}
-    assert tasks == {"Pay the electricity bill": (who["alice"], who["bob"]), "Buy groceries": (who["alice"], None),
-                     "Fix the leaking tap": (who["bob"], None), "Mow the lawn": (who["bob"], None)}
-    actors = dict(conn.execute(
-        "select t.title, e.actor_id from app.task_events as e join app.tasks as t on t.id = e.task_id"
-        " where e.project_id = %s and e.kind = 'created'", [project_id]).fetchall())
+    tasks = {
+        title: (creator, assignee)
+        for title, creator, assignee in conn.execute(
+            "select title, user_id, assignee_id from app.tasks where project_id = %s", [project_id]
+        )
+    }
+    assert tasks == {
+        "Pay the electricity bill": (who["alice"], who["bob"]),
+        "Buy groceries": (who["alice"], None),
+        "Fix the leaking tap": (who["bob"], None),
+        "Mow the lawn": (who["bob"], None),
+    }
+    actors = dict(
+        conn.execute(
+            "select t.title, e.actor_id from app.task_events as e join app.tasks as t on t.id = e.task_id"
+            " where e.project_id = %s and e.kind = 'created'",
+            [project_id],
+        ).fetchall()
+    )
     assert actors == {title: creator for title, (creator, _) in tasks.items()}
 
 
-@pytest.mark.parametrize("name, sees", [
-    ("alice", ALICE_INBOX | HOUSEHOLD), ("bob", BOB_INBOX | HOUSEHOLD), ("carol", HOUSEHOLD)])
+@pytest.mark.parametrize(
+    "name, sees", [("alice", ALICE_INBOX | HOUSEHOLD), ("bob", BOB_INBOX | HOUSEHOLD), ("carol", HOUSEHOLD)]
+)
 def test_each_seeded_user_sees_their_inbox_and_the_shared_project_only(seeded, name, sees):
     conn, _, who = seeded
     # As the owner first: the tasks this user must not see exist.
@@ -100,7 +127,8 @@ def test_each_seeded_user_sees_their_inbox_and_the_shared_project_only(seeded, n
         projects = conn.execute("select name, is_inbox, id = %s from app.projects order by name", [who[name]])
         assert projects.fetchall() == [("Household", False, False), ("Inbox", True, True)]
         assert {e for (e,) in conn.execute("select email::text from app.project_member_profiles")} == {
-            f"{n}@example.com" for n in ("alice", "bob", "carol")}
+            f"{n}@example.com" for n in ("alice", "bob", "carol")
+        }
         history = conn.execute("select count(distinct task_id) from app.task_events").fetchone()[0]
         assert history == len(sees)
         assigned = {t for (t,) in conn.execute("select title from app.tasks where assignee_id = %s", [who[name]])}
@@ -112,9 +140,13 @@ def test_tags_stay_with_the_tagger_and_the_viewer_only_reads_the_shared_project(
     links = {}
     for name in who:
         with acting_as(conn, "todo_app", who[name]):
-            links[name] = {(t, g) for t, g in conn.execute(
-                "select t.title, g.name::text from app.task_tags as tt join app.tasks as t on t.id = tt.task_id"
-                " join app.tags as g on g.id = tt.tag_id")}
+            links[name] = {
+                (t, g)
+                for t, g in conn.execute(
+                    "select t.title, g.name::text from app.task_tags as tt join app.tasks as t on t.id = tt.task_id"
+                    " join app.tags as g on g.id = tt.tag_id"
+                )
+            }
     assert ("Buy groceries", "errands") in links["alice"] and ("Mow the lawn", "garden") in links["bob"]
     assert not any(title == "Buy groceries" for title, _ in links["bob"]) and links["carol"] == set()
     assert len(links["alice"]) == 8 and len(links["bob"]) == 5
@@ -190,14 +222,14 @@ def test_bulk_generator_is_deterministic_skewed_shared_and_refuses_a_second_load
     assert sorted(per_user)[len(per_user) // 2] < 100  # most users have tens
     assert 0.55 < mix["completed"] / 20_000 < 0.65 and 0.2 < mix["pending"] / 20_000 < 0.3
 
-    (projects, inboxes), = shape["projects"]
-    (shared, all_projects, fewest, most), = shape["shared"]
+    ((projects, inboxes),) = shape["projects"]
+    ((shared, all_projects, fewest, most),) = shape["shared"]
     assert inboxes == 200 and all_projects == projects and 0.15 < shared / projects < 0.25
     assert 2 <= fewest and most <= 20
     # Three users in every shared project there is (fewer than 199 at this size), and their inbox.
     assert [n for (n,) in shape["most_projects"]][:3] == [shared + 1] * 3
     assert shape["misplaced"] == [(0,)]
-    (in_inbox, in_shared, assigned, to_another), = shape["spread"]
+    ((in_inbox, in_shared, assigned, to_another),) = shape["spread"]
     assert 0.5 < in_inbox / 20_000 < 0.8 and 0.15 < in_shared / 20_000 < 0.35
     assert 0 < assigned < in_shared and to_another > 0
 

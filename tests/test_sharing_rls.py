@@ -20,7 +20,14 @@ import pytest
 from psycopg import sql
 
 from tests.sharing import (
-    ROLES, Team, as_identity, count, new_project, new_project_task, outcome, team,
+    ROLES,
+    Team,
+    as_identity,
+    count,
+    new_project,
+    new_project_task,
+    outcome,
+    team,
 )
 from tests.support import BCRYPT_HASH, acting_as, db_url, new_user, refused
 from tododb.pool import act_as
@@ -45,8 +52,17 @@ def _as(conn: psycopg.Connection, user: uuid.UUID | None):
 
 # What the issue lists; the test reads the catalog, so a new table with row security is covered without a new test.
 LISTED_RELATIONS = {
-    "projects", "project_members", "project_invitations", "tasks", "task_events", "task_tags", "tags", "users",
-    "tasks_archive", "task_tags_archive", "project_member_profiles",
+    "projects",
+    "project_members",
+    "project_invitations",
+    "tasks",
+    "task_events",
+    "task_tags",
+    "tags",
+    "users",
+    "tasks_archive",
+    "task_tags_archive",
+    "project_member_profiles",
 }
 MATRIX_ROLES = (*ROLES, "invitee", "no identity")
 
@@ -54,10 +70,14 @@ MATRIX_ROLES = (*ROLES, "invitee", "no identity")
 def _user_data_relations(conn: psycopg.Connection) -> list[tuple[str, bool]]:
     """(name, is a view) of every table of schema app with row security, and every view there (they read those
     tables)."""
-    return [tuple(row) for row in conn.execute(
-        "select c.relname, c.relkind = 'v' from pg_catalog.pg_class as c "
-        "where c.relnamespace = 'app'::regnamespace "
-        "and ((c.relkind in ('r', 'p') and c.relrowsecurity) or c.relkind = 'v') order by 1")]
+    return [
+        tuple(row)
+        for row in conn.execute(
+            "select c.relname, c.relkind = 'v' from pg_catalog.pg_class as c "
+            "where c.relnamespace = 'app'::regnamespace "
+            "and ((c.relkind in ('r', 'p') and c.relrowsecurity) or c.relkind = 'v') order by 1"
+        )
+    ]
 
 
 def _one_statement_per_command(conn: psycopg.Connection, relation: str) -> dict[str, tuple[sql.Composable, list]]:
@@ -70,19 +90,23 @@ def _one_statement_per_command(conn: psycopg.Connection, relation: str) -> dict[
         "select a.attname, has_column_privilege('todo_app', a.attrelid, a.attnum, 'INSERT'), "
         "has_column_privilege('todo_app', a.attrelid, a.attnum, 'UPDATE'), a.attidentity <> '' "
         "from pg_catalog.pg_attribute as a where a.attrelid = %s::regclass and a.attnum > 0 and not a.attisdropped "
-        "order by a.attnum", [f"app.{relation}"]).fetchall()
+        "order by a.attnum",
+        [f"app.{relation}"],
+    ).fetchall()
     first = sql.Identifier(columns[0][0])
     insertable = [sql.Identifier(name) for name, may_insert, _, _ in columns if may_insert]
     # A column todo_app may update, else any but an identity column (which only DEFAULT may update: refused
     # before any policy is looked at).
     updatable = next((sql.Identifier(name) for name, _, may_update, _ in columns if may_update), None) or next(
-        sql.Identifier(name) for name, _, _, identity in columns if not identity)
+        sql.Identifier(name) for name, _, _, identity in columns if not identity
+    )
     sample = conn.execute(sql.SQL("select to_json(r) from {} as r limit 1").format(table)).fetchone()
     row = json.dumps(sample[0] if sample else {})
     if insertable:
         names = sql.SQL(", ").join(insertable)
         insert = sql.SQL("insert into {t} ({c}) select {c} from json_populate_record(null::{t}, %s::json)").format(
-            t=table, c=names)
+            t=table, c=names
+        )
         insert_params = [row]
     else:
         insert, insert_params = sql.SQL("insert into {} default values").format(table), []
@@ -95,8 +119,10 @@ def _one_statement_per_command(conn: psycopg.Connection, relation: str) -> dict[
 
 
 def _matrix(conn: psycopg.Connection) -> dict[str, tuple[bool, dict[str, tuple[sql.Composable, list]]]]:
-    return {relation: (is_view, _one_statement_per_command(conn, relation))
-            for relation, is_view in _user_data_relations(conn)}
+    return {
+        relation: (is_view, _one_statement_per_command(conn, relation))
+        for relation, is_view in _user_data_relations(conn)
+    }
 
 
 def _ordinary(is_view: bool, result: int | str) -> bool:
@@ -135,13 +161,15 @@ def test_the_recursion_matrix_finds_a_policy_that_reads_its_own_table(db, cast):
     with db.transaction(force_rollback=True):
         db.execute(
             "alter policy project_members_select_member on app.project_members using (project_id in "
-            "(select m.project_id from app.project_members as m where m.user_id = (select app.current_user_id())))")
+            "(select m.project_id from app.project_members as m where m.user_id = (select app.current_user_id())))"
+        )
         failures = _matrix_failures(db, cast, matrix)
     assert any("select on app.project_members failed with 42P17" in failure for failure in failures), failures
     assert any("on app.tasks failed with 42P17" in failure for failure in failures), failures
 
 
 # --- 2. what each role may do with a shared project's tasks -------------------------------------
+
 
 def _become(conn: psycopg.Connection, user: uuid.UUID | None) -> None:
     """Within an acting_as block: act as another user from now on (as the app's next transaction would)."""
@@ -153,17 +181,18 @@ def test_owner_and_editor_create_update_complete_soft_delete_restore_and_hard_de
     for role in ("owner", "editor"):
         member = cast.of(role)
         with _as(db, member):
-            task = db.execute("insert into app.tasks (project_id, title) values (%s, 'Buy the map') returning id",
-                              [cast.project]).fetchone()[0]
-            for change in ("title = 'Buy two maps'", "status = 'completed'", "deleted_at = now()",
-                           "deleted_at = null"):
+            task = db.execute(
+                "insert into app.tasks (project_id, title) values (%s, 'Buy the map') returning id", [cast.project]
+            ).fetchone()[0]
+            for change in ("title = 'Buy two maps'", "status = 'completed'", "deleted_at = now()", "deleted_at = null"):
                 assert db.execute(f"update app.tasks set {change} where id = %s", [task]).rowcount == 1, change
             # Someone else's task in the project too.
             other = cast.editors_task if role == "owner" else cast.task
             assert db.execute("update app.tasks set title = 'Book the train' where id = %s", [other]).rowcount == 1
             assert db.execute("delete from app.tasks where id = %s", [task]).rowcount == 1
-            history = db.execute("select kind, actor_id from app.task_events where task_id = %s order by id",
-                                 [task]).fetchall()
+            history = db.execute(
+                "select kind, actor_id from app.task_events where task_id = %s order by id", [task]
+            ).fetchall()
         kinds = ("created", "status_changed", "deleted", "restored", "hard_deleted")
         assert history == [(kind, member) for kind in kinds], role
 
@@ -173,10 +202,12 @@ def test_a_viewer_reads_the_shared_tasks_but_cannot_add_change_or_delete_them(db
         assert count(db, "select id from app.tasks where project_id = %s", [cast.project]) == 2
         with refused(db, "42501"):
             db.execute("insert into app.tasks (project_id, title) values (%s, 'Sneak in')", [cast.project])
-        for statement in ("update app.tasks set title = 'Changed' where id = %s",
-                          "update app.tasks set status = 'completed' where id = %s",
-                          "update app.tasks set deleted_at = now() where id = %s",
-                          "delete from app.tasks where id = %s"):
+        for statement in (
+            "update app.tasks set title = 'Changed' where id = %s",
+            "update app.tasks set status = 'completed' where id = %s",
+            "update app.tasks set deleted_at = now() where id = %s",
+            "delete from app.tasks where id = %s",
+        ):
             assert db.execute(statement, [cast.task]).rowcount == 0, statement
 
 
@@ -232,8 +263,9 @@ def test_a_project_that_is_not_yours_is_refused_exactly_like_one_that_does_not_e
     assert count(db, "select id from app.projects where id = %s", [cast.project]) == 1
     with _as(db, cast.outsider):
         existing = {probe: _result(db, statement, _ids(cast)) for probe, statement in PROBES.items()}
-        missing = {probe: _result(db, statement, _ids(cast) | {"project": uuid.uuid4()})
-                   for probe, statement in PROBES.items()}
+        missing = {
+            probe: _result(db, statement, _ids(cast) | {"project": uuid.uuid4()}) for probe, statement in PROBES.items()
+        }
     assert all(result == 0 or result[0] == "42501" for result in existing.values()), existing
     # Same row counts, SQLSTATEs, constraints and diagnostics: nothing tells the two apart.
     assert existing == missing
@@ -250,54 +282,76 @@ def test_the_owner_renames_archives_and_deletes_a_project(db, cast):
 
 
 def test_only_the_owner_renames_archives_or_deletes_a_project(db, cast):
-    statements = ("update app.projects set name = 'Mine' where id = %s",
-                  "update app.projects set archived_at = now() where id = %s",
-                  "delete from app.projects where id = %s")
+    statements = (
+        "update app.projects set name = 'Mine' where id = %s",
+        "update app.projects set archived_at = now() where id = %s",
+        "delete from app.projects where id = %s",
+    )
     affected = {}
     for role in ("editor", "viewer", "non-member", "no identity"):
         with _as(db, cast.of(role)):
             affected[role] = [db.execute(statement, [cast.project]).rowcount for statement in statements]
     assert affected == dict.fromkeys(affected, [0, 0, 0])
-    assert db.execute("select name, archived_at from app.projects where id = %s",
-                      [cast.project]).fetchone() == ("Shared", None)
+    assert db.execute("select name, archived_at from app.projects where id = %s", [cast.project]).fetchone() == (
+        "Shared",
+        None,
+    )
 
 
 def _role_of(conn: psycopg.Connection, project: uuid.UUID, user: uuid.UUID) -> str | None:
-    row = conn.execute("select role from app.project_members where project_id = %s and user_id = %s",
-                       [project, user]).fetchone()
+    row = conn.execute(
+        "select role from app.project_members where project_id = %s and user_id = %s", [project, user]
+    ).fetchone()
     return row and row[0]
 
 
 def test_the_owner_changes_a_members_role_and_removes_a_member(db, cast):
     with _as(db, cast.owner):
-        assert db.execute("update app.project_members set role = 'editor' where project_id = %s and user_id = %s",
-                          [cast.project, cast.viewer]).rowcount == 1
+        assert (
+            db.execute(
+                "update app.project_members set role = 'editor' where project_id = %s and user_id = %s",
+                [cast.project, cast.viewer],
+            ).rowcount
+            == 1
+        )
         assert _role_of(db, cast.project, cast.viewer) == "editor"
-        assert db.execute("delete from app.project_members where project_id = %s and user_id = %s",
-                          [cast.project, cast.editor]).rowcount == 1
+        assert (
+            db.execute(
+                "delete from app.project_members where project_id = %s and user_id = %s", [cast.project, cast.editor]
+            ).rowcount
+            == 1
+        )
         assert _role_of(db, cast.project, cast.editor) is None
 
 
 def test_only_the_owner_changes_roles_or_removes_members(db, cast):
-    statements = ("update app.project_members set role = 'viewer' where project_id = %s and user_id = %s",
-                  "update app.project_members set role = 'editor' where project_id = %s and user_id = %s",
-                  "delete from app.project_members where project_id = %s and user_id = %s")
+    statements = (
+        "update app.project_members set role = 'viewer' where project_id = %s and user_id = %s",
+        "update app.project_members set role = 'editor' where project_id = %s and user_id = %s",
+        "delete from app.project_members where project_id = %s and user_id = %s",
+    )
     assert count(db, "select from app.project_members where project_id = %s", [cast.project]) == 3
     affected = {}
     for role in ("editor", "viewer", "non-member", "no identity"):
         with _as(db, cast.of(role)):
             for other in ("owner", "editor", "viewer"):
                 if other != role:
-                    affected[role, other] = [db.execute(statement, [cast.project, cast.of(other)]).rowcount
-                                             for statement in statements]
+                    affected[role, other] = [
+                        db.execute(statement, [cast.project, cast.of(other)]).rowcount for statement in statements
+                    ]
     assert affected == dict.fromkeys(affected, [0, 0, 0])
 
 
 def test_a_member_leaves_by_deleting_their_own_row(db, cast):
     for role in ("editor", "viewer"):
         with _as(db, cast.of(role)):
-            assert db.execute("delete from app.project_members where project_id = %s and user_id = %s",
-                              [cast.project, cast.of(role)]).rowcount == 1, role
+            assert (
+                db.execute(
+                    "delete from app.project_members where project_id = %s and user_id = %s",
+                    [cast.project, cast.of(role)],
+                ).rowcount
+                == 1
+            ), role
             assert count(db, "select id from app.tasks where project_id = %s", [cast.project]) == 0, role
 
 
@@ -305,8 +359,9 @@ def test_the_owner_cannot_leave_and_nobody_deletes_the_owner_row(db, cast):
     affected = {}
     for role in ("owner", "editor", "viewer"):
         with _as(db, cast.of(role)):
-            affected[role] = db.execute("delete from app.project_members where project_id = %s and user_id = %s",
-                                        [cast.project, cast.owner]).rowcount
+            affected[role] = db.execute(
+                "delete from app.project_members where project_id = %s and user_id = %s", [cast.project, cast.owner]
+            ).rowcount
     assert affected == {"owner": 0, "editor": 0, "viewer": 0}
     assert _role_of(db, cast.project, cast.owner) == "owner"
 
@@ -324,15 +379,21 @@ def test_nobody_makes_a_second_owner(db, cast):
 
 
 def _sees_the_project(conn: psycopg.Connection, cast: Team) -> tuple[int, int]:
-    return (count(conn, "select id from app.projects where id = %s", [cast.project]),
-            count(conn, "select id from app.tasks where project_id = %s", [cast.project]))
+    return (
+        count(conn, "select id from app.projects where id = %s", [cast.project]),
+        count(conn, "select id from app.tasks where project_id = %s", [cast.project]),
+    )
 
 
 def _remove_viewer_and_commit(db: psycopg.Connection, cast: Team) -> None:
     with db.transaction():
         act_as(db, "todo_app", cast.owner)
-        assert db.execute("delete from app.project_members where project_id = %s and user_id = %s",
-                          [cast.project, cast.viewer]).rowcount == 1
+        assert (
+            db.execute(
+                "delete from app.project_members where project_id = %s and user_id = %s", [cast.project, cast.viewer]
+            ).rowcount
+            == 1
+        )
 
 
 def test_a_removal_takes_effect_at_the_next_statement_of_the_members_open_transaction(db, cast):
@@ -400,154 +461,257 @@ def _ids(cast: Team) -> dict:
 
 
 def _guard_projects_select(conn, c: Team) -> Breaches:
-    return _hidden(conn, c.outsider, "nora sees Shared", "select id from app.projects where id = %(project)s",
-                   _ids(c))
+    return _hidden(conn, c.outsider, "nora sees Shared", "select id from app.projects where id = %(project)s", _ids(c))
 
 
 def _guard_projects_insert(conn, c: Team) -> Breaches:
     conn.execute("grant insert (owner_id) on app.projects to todo_app")
-    return _refused(conn, c.outsider, "nora creates a project owned by olga",
-                    "insert into app.projects (owner_id, name) values (%(owner)s, 'Planted')", _ids(c))
+    return _refused(
+        conn,
+        c.outsider,
+        "nora creates a project owned by olga",
+        "insert into app.projects (owner_id, name) values (%(owner)s, 'Planted')",
+        _ids(c),
+    )
 
 
 def _guard_projects_update_using(conn, c: Team) -> Breaches:
     rename = "update app.projects set name = 'Renamed' where id = %(project)s"
-    return (_affects_nothing(conn, c.editor, "ed renames Shared", rename, _ids(c))
-            + _affects_nothing(conn, c.viewer, "vi renames Shared", rename, _ids(c)))
+    return _affects_nothing(conn, c.editor, "ed renames Shared", rename, _ids(c)) + _affects_nothing(
+        conn, c.viewer, "vi renames Shared", rename, _ids(c)
+    )
 
 
 def _guard_projects_update_check(conn, c: Team) -> Breaches:
     conn.execute("grant update (owner_id) on app.projects to todo_app")
-    return _refused(conn, c.owner, "olga hands Shared to nora, no transfer",
-                    "update app.projects set owner_id = %(outsider)s where id = %(project)s", _ids(c))
+    return _refused(
+        conn,
+        c.owner,
+        "olga hands Shared to nora, no transfer",
+        "update app.projects set owner_id = %(outsider)s where id = %(project)s",
+        _ids(c),
+    )
 
 
 def _guard_projects_delete(conn, c: Team) -> Breaches:
     target = "select id from app.projects where id = %(project)s"
     inbox = "select id from app.projects where id = %(owner)s and is_inbox"
-    return (_affects_nothing(conn, c.editor, "ed deletes Shared",
-                             "delete from app.projects where id = %(project)s", _ids(c), target)
-            + _affects_nothing(conn, c.owner, "olga deletes her inbox",
-                               "delete from app.projects where id = %(owner)s", _ids(c), inbox))
+    return _affects_nothing(
+        conn, c.editor, "ed deletes Shared", "delete from app.projects where id = %(project)s", _ids(c), target
+    ) + _affects_nothing(
+        conn, c.owner, "olga deletes her inbox", "delete from app.projects where id = %(owner)s", _ids(c), inbox
+    )
 
 
 def _guard_members_select(conn, c: Team) -> Breaches:
-    return _hidden(conn, c.outsider, "nora sees who is in Shared",
-                   "select user_id from app.project_members where project_id = %(project)s", _ids(c))
+    return _hidden(
+        conn,
+        c.outsider,
+        "nora sees who is in Shared",
+        "select user_id from app.project_members where project_id = %(project)s",
+        _ids(c),
+    )
 
 
 def _guard_members_update_using(conn, c: Team) -> Breaches:
-    return (_affects_nothing(conn, c.owner, "olga demotes her own owner row",
-                             "update app.project_members set role = 'editor' "
-                             "where project_id = %(project)s and user_id = %(owner)s", _ids(c))
-            + _affects_nothing(conn, c.editor, "ed changes vi's role",
-                               "update app.project_members set role = 'editor' "
-                               "where project_id = %(project)s and user_id = %(viewer)s", _ids(c)))
+    return _affects_nothing(
+        conn,
+        c.owner,
+        "olga demotes her own owner row",
+        "update app.project_members set role = 'editor' where project_id = %(project)s and user_id = %(owner)s",
+        _ids(c),
+    ) + _affects_nothing(
+        conn,
+        c.editor,
+        "ed changes vi's role",
+        "update app.project_members set role = 'editor' where project_id = %(project)s and user_id = %(viewer)s",
+        _ids(c),
+    )
 
 
 def _guard_members_update_check(conn, c: Team) -> Breaches:
-    breaches = _refused(conn, c.owner, "olga makes ed a second owner",
-                        "update app.project_members set role = 'owner' "
-                        "where project_id = %(project)s and user_id = %(editor)s", _ids(c))
+    breaches = _refused(
+        conn,
+        c.owner,
+        "olga makes ed a second owner",
+        "update app.project_members set role = 'owner' where project_id = %(project)s and user_id = %(editor)s",
+        _ids(c),
+    )
     conn.execute("grant update (project_id) on app.project_members to todo_app")
     # No WHERE: nothing is read, so only the update policy applies, to every row olga may change.
-    return breaches + _refused(conn, c.owner, "olga moves her members into nora's project",
-                               "update app.project_members set project_id = %(outsiders_project)s", _ids(c))
+    return breaches + _refused(
+        conn,
+        c.owner,
+        "olga moves her members into nora's project",
+        "update app.project_members set project_id = %(outsiders_project)s",
+        _ids(c),
+    )
 
 
 def _guard_members_delete(conn, c: Team) -> Breaches:
     row = "select from app.project_members where project_id = %(project)s and user_id = "
-    return (_affects_nothing(conn, c.editor, "ed removes vi",
-                             "delete from app.project_members where project_id = %(project)s and user_id = %(viewer)s",
-                             _ids(c), row + "%(viewer)s")
-            + _affects_nothing(conn, c.owner, "olga deletes her owner row",
-                               "delete from app.project_members where project_id = %(project)s "
-                               "and user_id = %(owner)s", _ids(c), row + "%(owner)s"))
+    return _affects_nothing(
+        conn,
+        c.editor,
+        "ed removes vi",
+        "delete from app.project_members where project_id = %(project)s and user_id = %(viewer)s",
+        _ids(c),
+        row + "%(viewer)s",
+    ) + _affects_nothing(
+        conn,
+        c.owner,
+        "olga deletes her owner row",
+        "delete from app.project_members where project_id = %(project)s and user_id = %(owner)s",
+        _ids(c),
+        row + "%(owner)s",
+    )
 
 
 def _guard_invitations_select(conn, c: Team) -> Breaches:
     query = "select id from app.project_invitations where project_id = %(project)s"
-    return (_hidden(conn, c.editor, "ed (a member, not the owner) sees Shared's invitations", query, _ids(c))
-            + _hidden(conn, c.outsider, "nora sees Shared's invitations", query, _ids(c)))
+    return _hidden(conn, c.editor, "ed (a member, not the owner) sees Shared's invitations", query, _ids(c)) + _hidden(
+        conn, c.outsider, "nora sees Shared's invitations", query, _ids(c)
+    )
 
 
 def _guard_invitations_delete(conn, c: Team) -> Breaches:
     # gus sees the invitation addressed to him (the select policy lets him), but only the owner withdraws it.
-    breaches = _affects_nothing(conn, c.invitee, "gus withdraws olga's invitation",
-                                "delete from app.project_invitations where id = %(invitation)s", _ids(c),
-                                "select from app.project_invitations where id = %(invitation)s")
+    breaches = _affects_nothing(
+        conn,
+        c.invitee,
+        "gus withdraws olga's invitation",
+        "delete from app.project_invitations where id = %(invitation)s",
+        _ids(c),
+        "select from app.project_invitations where id = %(invitation)s",
+    )
     # No WHERE: nothing is read, so only the delete policy applies.
-    return breaches + _affects_nothing(conn, c.editor, "ed deletes every invitation",
-                                       "delete from app.project_invitations", _ids(c),
-                                       "select from app.project_invitations")
+    return breaches + _affects_nothing(
+        conn,
+        c.editor,
+        "ed deletes every invitation",
+        "delete from app.project_invitations",
+        _ids(c),
+        "select from app.project_invitations",
+    )
 
 
 def _guard_tasks_select(conn, c: Team) -> Breaches:
-    return _hidden(conn, c.outsider, "nora sees Shared's tasks",
-                   "select id from app.tasks where project_id = %(project)s", _ids(c))
+    return _hidden(
+        conn, c.outsider, "nora sees Shared's tasks", "select id from app.tasks where project_id = %(project)s", _ids(c)
+    )
 
 
 def _guard_tasks_insert(conn, c: Team) -> Breaches:
     into_shared = "insert into app.tasks (project_id, title) values (%(project)s, 'Planted')"
-    return (_refused(conn, c.viewer, "vi adds a task to Shared", into_shared, _ids(c))
-            + _refused(conn, c.outsider, "nora adds a task to Shared", into_shared, _ids(c))
-            + _refused(conn, c.editor, "ed adds a task to Shared as created by olga",
-                       "insert into app.tasks (user_id, project_id, title) values (%(owner)s, %(project)s, 'Forged')",
-                       _ids(c)))
+    return (
+        _refused(conn, c.viewer, "vi adds a task to Shared", into_shared, _ids(c))
+        + _refused(conn, c.outsider, "nora adds a task to Shared", into_shared, _ids(c))
+        + _refused(
+            conn,
+            c.editor,
+            "ed adds a task to Shared as created by olga",
+            "insert into app.tasks (user_id, project_id, title) values (%(owner)s, %(project)s, 'Forged')",
+            _ids(c),
+        )
+    )
 
 
 def _guard_tasks_update_using(conn, c: Team) -> Breaches:
-    return _affects_nothing(conn, c.viewer, "vi moves olga's task into her own inbox",
-                            "update app.tasks set project_id = %(viewer)s where id = %(task)s", _ids(c),
-                            "select from app.tasks where id = %(task)s")
+    return _affects_nothing(
+        conn,
+        c.viewer,
+        "vi moves olga's task into her own inbox",
+        "update app.tasks set project_id = %(viewer)s where id = %(task)s",
+        _ids(c),
+        "select from app.tasks where id = %(task)s",
+    )
 
 
 def _guard_tasks_update_check(conn, c: Team) -> Breaches:
     # No WHERE: nothing is read, so the update policy's WITH CHECK alone judges the new rows (after a WHERE, the
     # select policy would refuse them as well).
-    return _refused(conn, c.editor, "ed pushes the tasks he edits into nora's project",
-                    "update app.tasks set project_id = %(outsiders_project)s", _ids(c))
+    return _refused(
+        conn,
+        c.editor,
+        "ed pushes the tasks he edits into nora's project",
+        "update app.tasks set project_id = %(outsiders_project)s",
+        _ids(c),
+    )
 
 
 def _guard_tasks_delete(conn, c: Team) -> Breaches:
-    return _affects_nothing(conn, c.viewer, "vi deletes olga's task", "delete from app.tasks where id = %(task)s",
-                            _ids(c), "select from app.tasks where id = %(task)s")
+    return _affects_nothing(
+        conn,
+        c.viewer,
+        "vi deletes olga's task",
+        "delete from app.tasks where id = %(task)s",
+        _ids(c),
+        "select from app.tasks where id = %(task)s",
+    )
 
 
 def _guard_events_select(conn, c: Team) -> Breaches:
-    return _hidden(conn, c.outsider, "nora reads Shared's history",
-                   "select id from app.task_events where project_id = %(project)s", _ids(c))
+    return _hidden(
+        conn,
+        c.outsider,
+        "nora reads Shared's history",
+        "select id from app.task_events where project_id = %(project)s",
+        _ids(c),
+    )
 
 
 def _guard_events_insert(conn, c: Team) -> Breaches:
     # The history trigger writes with the schema owner's rights; a statement that switches the identity on its
     # way out would have it record nora, who may not edit Shared. (A superuser session skips the trigger's
     # own check of the same rule; tests/test_history_actor.py proves that one with a real login.)
-    return _refused(conn, c.editor, "ed's new task recorded as created by nora",
-                    "insert into app.tasks (project_id, title) values (%(project)s, 'Forged') "
-                    "returning set_config('app.user_id', %(outsider)s::text, true)", _ids(c))
+    return _refused(
+        conn,
+        c.editor,
+        "ed's new task recorded as created by nora",
+        "insert into app.tasks (project_id, title) values (%(project)s, 'Forged') "
+        "returning set_config('app.user_id', %(outsider)s::text, true)",
+        _ids(c),
+    )
 
 
 def _guard_archive_select(conn, c: Team) -> Breaches:
     # The owner's retention job moves ed's completed task into the archive; nora must not find it there.
     assert conn.execute("select app_private.archive_completed_tasks(now() + interval '1 day', 10)").fetchone() == (1,)
-    return _hidden(conn, c.outsider, "nora sees Shared's archived tasks",
-                   "select id from app.tasks_archive where project_id = %(project)s", _ids(c))
+    return _hidden(
+        conn,
+        c.outsider,
+        "nora sees Shared's archived tasks",
+        "select id from app.tasks_archive where project_id = %(project)s",
+        _ids(c),
+    )
 
 
 def _guard_task_tags_select(conn, c: Team) -> Breaches:
     with _as(conn, c.editor):
         assert count(conn, "select from app.tasks where id = %(task)s", _ids(c)) == 1  # ed sees the task...
-    return _hidden(conn, c.editor, "ed sees olga's tag on it",  # ...not olga's link on it
-                   "select tag_id from app.task_tags where task_id = %(task)s", _ids(c))
+    return _hidden(
+        conn,
+        c.editor,
+        "ed sees olga's tag on it",  # ...not olga's link on it
+        "select tag_id from app.task_tags where task_id = %(task)s",
+        _ids(c),
+    )
 
 
 def _guard_task_tags_insert(conn, c: Team) -> Breaches:
-    return (_refused(conn, c.outsider, "nora tags a task of Shared",
-                     "insert into app.task_tags (task_id, tag_id) values (%(task)s, %(outsiders_tag)s)", _ids(c))
-            + _refused(conn, c.editor, "ed puts a link in olga's name",
-                       "insert into app.task_tags (user_id, task_id, tag_id) "
-                       "values (%(owner)s, %(editors_task)s, %(owners_tag)s)", _ids(c)))
+    return _refused(
+        conn,
+        c.outsider,
+        "nora tags a task of Shared",
+        "insert into app.task_tags (task_id, tag_id) values (%(task)s, %(outsiders_tag)s)",
+        _ids(c),
+    ) + _refused(
+        conn,
+        c.editor,
+        "ed puts a link in olga's name",
+        "insert into app.task_tags (user_id, task_id, tag_id) values (%(owner)s, %(editors_task)s, %(owners_tag)s)",
+        _ids(c),
+    )
 
 
 def _guard_task_tags_delete(conn, c: Team) -> Breaches:
@@ -592,7 +756,8 @@ GUARDS: dict[tuple[str, str, str], Guard] = {
     ("tasks", "tasks_delete_editor", "using"): Guard(_guard_tasks_delete),
     ("task_events", "task_events_select_member", "using"): Guard(_guard_events_select),
     ("task_events", "task_events_insert_editor", "with check"): Guard(
-        _guard_events_insert, holds_on=("ordinary owner",), mutant_on="ordinary owner"),
+        _guard_events_insert, holds_on=("ordinary owner",), mutant_on="ordinary owner"
+    ),
     ("tasks_archive", "tasks_archive_select_member", "using"): Guard(_guard_archive_select),
     ("task_tags", "task_tags_select_own", "using"): Guard(_guard_task_tags_select),
     ("task_tags", "task_tags_insert_visible_task", "with check"): Guard(_guard_task_tags_insert),
@@ -607,11 +772,14 @@ def test_every_policy_of_the_sharing_tables_has_a_guard(postgresql):
         "select p.tablename, p.policyname, p.roles::text[], p.qual is not null, p.with_check is not null "
         "from pg_catalog.pg_policies as p where p.schemaname = 'app' and exists ("
         "  select from pg_catalog.pg_policies as q where q.schemaname = p.schemaname and q.tablename = p.tablename"
-        "  and concat(q.qual, ' ', q.with_check) ~ '(project_members|_project_ids\\(|app\\.tasks\\M)')").fetchall()
+        "  and concat(q.qual, ' ', q.with_check) ~ '(project_members|_project_ids\\(|app\\.tasks\\M)')"
+    ).fetchall()
     for_everyone = {
         (table, name, clause)
-        for table, name, roles, has_using, has_check in policies if roles == ["public"]
-        for clause, present in (("using", has_using), ("with check", has_check)) if present
+        for table, name, roles, has_using, has_check in policies
+        if roles == ["public"]
+        for clause, present in (("using", has_using), ("with check", has_check))
+        if present
     }
     assert for_everyone == set(GUARDS)
     # The rest are todo_auth's, for the definer functions that check their caller themselves; they are proven
@@ -641,14 +809,16 @@ def test_every_guard_finds_its_breach_once_its_policy_is_true(request, db, cast)
             continue
         mutant = "using (true)" if clause == "using" else "with check (true)"
         with db.transaction(force_rollback=True):
-            db.execute(sql.SQL("alter policy {} on {} " + mutant).format(
-                sql.Identifier(name), sql.Identifier("app", table)))
+            db.execute(
+                sql.SQL("alter policy {} on {} " + mutant).format(sql.Identifier(name), sql.Identifier("app", table))
+            )
             if guard.check(db, cast) == []:
                 missed.append(f"{name} {clause}")
     assert missed == []
 
 
 # --- 4. invitations, without enumeration -----------------------------------------------------------
+
 
 def _invite(conn, project, email, role="viewer"):
     return conn.execute("select app.invite_to_project(%s, %s, %s)", [project, email, role]).fetchone()[0]
@@ -682,11 +852,13 @@ def test_only_the_owner_invites_and_a_missing_project_is_refused_the_same(db, ca
     refusals = {}
     for role in ("editor", "viewer", "non-member", "no identity"):
         with _as(db, cast.of(role)):
-            refusals[role] = _result(db, "select app.invite_to_project(%s, 'someone@example.com', 'viewer')",
-                                     [cast.project])
+            refusals[role] = _result(
+                db, "select app.invite_to_project(%s, 'someone@example.com', 'viewer')", [cast.project]
+            )
     with _as(db, cast.owner):
         refusals["owner, to a project that does not exist"] = _result(
-            db, "select app.invite_to_project(%s, 'someone@example.com', 'viewer')", [uuid.uuid4()])
+            db, "select app.invite_to_project(%s, 'someone@example.com', 'viewer')", [uuid.uuid4()]
+        )
         assert _invite(db, cast.project, "someone@example.com")  # the boundary
     assert {role: result[:2] for role, result in refusals.items()} == dict.fromkeys(refusals, ("42501", None))
     assert len(set(refusals.values())) == 1
@@ -701,8 +873,11 @@ def test_an_inbox_is_never_shared(db, cast):
 
 def test_an_invitation_is_for_an_editor_or_a_viewer(db, cast):
     with _as(db, cast.owner):
-        for role, constraint in (("owner", "project_invitations_role_check"), ("admin", "project_role_check"),
-                                 ("Editor", "project_role_check")):
+        for role, constraint in (
+            ("owner", "project_invitations_role_check"),
+            ("admin", "project_role_check"),
+            ("Editor", "project_role_check"),
+        ):
             with refused(db, "23514", constraint):
                 _invite(db, cast.project, "someone@example.com", role)
         for role in ("editor", "viewer"):  # the boundary
@@ -713,12 +888,17 @@ def test_inviting_the_same_address_again_renews_the_one_invitation(db, cast):
     with _as(db, cast.owner):
         first = _invite(db, cast.project, "twice@example.com", "viewer")
         db.execute("reset role")
-        db.execute("update app.project_invitations set created_at = now() - interval '6 days', "
-                   "expires_at = now() + interval '1 day' where id = %s", [first])
+        db.execute(
+            "update app.project_invitations set created_at = now() - interval '6 days', "
+            "expires_at = now() + interval '1 day' where id = %s",
+            [first],
+        )
         act_as(db, "todo_app", cast.owner)
         again = _invite(db, cast.project, "TWICE@example.com", "editor")
-        rows = db.execute("select id, role, created_at = now(), expires_at - now() from app.project_invitations "
-                          "where email = %s", ["twice@example.com"]).fetchall()
+        rows = db.execute(
+            "select id, role, created_at = now(), expires_at - now() from app.project_invitations where email = %s",
+            ["twice@example.com"],
+        ).fetchall()
     assert again == first
     assert [row[:3] for row in rows] == [(first, "editor", True)] and rows[0][3].days == 7
 
@@ -753,15 +933,20 @@ def test_an_expired_invitation_cannot_be_accepted(db, cast):
     accept = "select app.accept_invitation(%s)"
     # Expiry is judged by the clock, not the transaction's start: one that expires while a transaction is
     # open (here, a millisecond after the clock read below) cannot be accepted in it.
-    db.execute("update app.project_invitations set created_at = now() - interval '8 days', "
-               "expires_at = clock_timestamp() + interval '1 millisecond' where id = %s", [cast.invitation])
+    db.execute(
+        "update app.project_invitations set created_at = now() - interval '8 days', "
+        "expires_at = clock_timestamp() + interval '1 millisecond' where id = %s",
+        [cast.invitation],
+    )
     db.execute("select pg_sleep(0.01)")
     with _as(db, cast.invitee):
         with refused(db, "42501"):
             db.execute(accept, [cast.invitation])
     # The boundary: a minute before it expires.
-    db.execute("update app.project_invitations set expires_at = clock_timestamp() + interval '1 minute' "
-               "where id = %s", [cast.invitation])
+    db.execute(
+        "update app.project_invitations set expires_at = clock_timestamp() + interval '1 minute' where id = %s",
+        [cast.invitation],
+    )
     with _as(db, cast.invitee):
         db.execute(accept, [cast.invitation])
 
@@ -775,13 +960,16 @@ def test_the_invitee_sees_the_invitations_for_their_address_and_nobody_else_does
             seen[role] = {row[0] for row in db.execute(query)}
     assert seen == {
         "owner": {cast.invitation, cast.stranger_invitation},
-        "editor": set(), "viewer": set(), "no identity": set(),
+        "editor": set(),
+        "viewer": set(),
+        "no identity": set(),
         "invitee": {cast.invitation},
         "non-member": {cast.outsiders_invitation},  # the owner of her own project
     }
 
 
 # --- 5. transferring ownership -----------------------------------------------------------------------
+
 
 def _transfer(conn, project, new_owner):
     conn.execute("select app.transfer_ownership(%s, %s)", [project, new_owner])
@@ -792,7 +980,8 @@ def test_after_a_transfer_the_new_owner_manages_the_project_and_the_old_one_is_a
     with _as(db, cast.owner):
         _transfer(db, cast.project, cast.editor)
         assert db.execute("select owner_id from app.projects where id = %s", [cast.project]).fetchone() == (
-            cast.editor,)
+            cast.editor,
+        )
         assert (_role_of(db, cast.project, cast.editor), _role_of(db, cast.project, cast.owner)) == ("owner", "editor")
         # olga no longer manages members, but still edits tasks...
         assert db.execute(demote_vi, [cast.project, cast.viewer]).rowcount == 0
@@ -803,8 +992,12 @@ def test_after_a_transfer_the_new_owner_manages_the_project_and_the_old_one_is_a
         assert db.execute(demote_vi, [cast.project, cast.viewer]).rowcount == 1
         assert _invite(db, cast.project, "someone@example.com")
         _become(db, cast.owner)  # The old owner may now leave.
-        assert db.execute("delete from app.project_members where project_id = %s and user_id = %s",
-                          [cast.project, cast.owner]).rowcount == 1
+        assert (
+            db.execute(
+                "delete from app.project_members where project_id = %s and user_id = %s", [cast.project, cast.owner]
+            ).rowcount
+            == 1
+        )
 
 
 def test_only_the_owner_transfers_a_project_and_a_missing_one_is_refused_the_same(db, cast):
@@ -839,6 +1032,7 @@ def test_an_inbox_cannot_change_hands(db, cast):
 
 # --- 6. deleting a user --------------------------------------------------------------------------
 
+
 def test_deleting_a_user_takes_their_projects_and_leaves_their_work_in_other_peoples(db, cast):
     ed = cast.editor
     own = new_project(db, ed, "Ed's")
@@ -853,12 +1047,17 @@ def test_deleting_a_user_takes_their_projects_and_leaves_their_work_in_other_peo
         assert count(db, "select from app.tasks where id = %s or project_id = %s", [own_task, own]) == 0
         assert count(db, "select from app.task_events where project_id = %s", [own]) == 0
         assert count(db, "select from app.project_members where user_id = %s", [ed]) == 0
-        assert db.execute("select user_id, project_id from app.tasks where id = %s",
-                          [cast.editors_task]).fetchone() == (None, cast.project)
-        assert db.execute("select assignee_id, status from app.tasks where id = %s",
-                          [cast.task]).fetchone() == (None, "completed")
-        history = db.execute("select task_id, kind, user_id, actor_id from app.task_events "
-                             "where project_id = %s order by id", [cast.project]).fetchall()
+        assert db.execute(
+            "select user_id, project_id from app.tasks where id = %s", [cast.editors_task]
+        ).fetchone() == (None, cast.project)
+        assert db.execute("select assignee_id, status from app.tasks where id = %s", [cast.task]).fetchone() == (
+            None,
+            "completed",
+        )
+        history = db.execute(
+            "select task_id, kind, user_id, actor_id from app.task_events where project_id = %s order by id",
+            [cast.project],
+        ).fetchall()
     assert history == [
         (cast.task, "created", cast.owner, cast.owner),
         (cast.editors_task, "created", None, None),
@@ -885,14 +1084,21 @@ def test_leaving_a_project_or_being_removed_clears_the_members_assignments_there
         db.execute("update app.tasks set assignee_id = %s where id = %s", [cast.viewer, cast.task])
     for remover in ("viewer", "owner"):  # vi leaves; olga removes vi
         with _as(db, cast.of(remover)):
-            assert db.execute("delete from app.project_members where project_id = %s and user_id = %s",
-                              [cast.project, cast.viewer]).rowcount == 1
+            assert (
+                db.execute(
+                    "delete from app.project_members where project_id = %s and user_id = %s",
+                    [cast.project, cast.viewer],
+                ).rowcount
+                == 1
+            )
             db.execute("reset role")
-            assert db.execute("select assignee_id, project_id from app.tasks where id = %s",
-                              [cast.task]).fetchone() == (None, cast.project), remover
+            assert db.execute(
+                "select assignee_id, project_id from app.tasks where id = %s", [cast.task]
+            ).fetchone() == (None, cast.project), remover
 
 
 # --- 7. tags on shared tasks ------------------------------------------------------------------------
+
 
 def test_a_member_puts_their_own_tag_on_a_shared_task_and_nobody_else_sees_the_link(db, cast):
     link = "select tag_id from app.task_tags where task_id = %s and tag_id = %s"
@@ -923,14 +1129,17 @@ def test_tagging_a_task_you_cannot_see_is_refused(db, cast):
 
 # --- 8. inboxes ---------------------------------------------------------------------------------------
 
+
 def test_sign_up_gives_exactly_one_inbox_whose_id_is_the_user_id_and_whose_only_member_is_its_owner(db):
     with _as(db, None):
         user = db.execute("select app.sign_up('new@example.com', 'New', %s)", [BCRYPT_HASH]).fetchone()[0]
         db.execute("reset role")
         assert db.execute("select id, is_inbox from app.projects where owner_id = %s", [user]).fetchall() == [
-            (user, True)]
-        assert db.execute("select user_id, role from app.project_members where project_id = %s",
-                          [user]).fetchall() == [(user, "owner")]
+            (user, True)
+        ]
+        assert db.execute("select user_id, role from app.project_members where project_id = %s", [user]).fetchall() == [
+            (user, "owner")
+        ]
 
 
 def test_the_app_cannot_delete_an_inbox(db, cast):
@@ -943,8 +1152,9 @@ def test_an_inbox_cannot_be_archived(db, cast):
     with _as(db, cast.owner):
         with refused(db, "23514", "projects_inbox_not_archived_check"):
             db.execute("update app.projects set archived_at = now() where id = %s", [cast.owner])
-        assert db.execute("update app.projects set archived_at = now() where id = %s",
-                          [cast.project]).rowcount == 1  # the boundary
+        assert (
+            db.execute("update app.projects set archived_at = now() where id = %s", [cast.project]).rowcount == 1
+        )  # the boundary
 
 
 def test_the_app_creates_projects_it_owns_from_that_statement_on_but_never_an_inbox(db, cast):
@@ -953,7 +1163,8 @@ def test_the_app_creates_projects_it_owns_from_that_statement_on_but_never_an_in
             db.execute("insert into app.projects (name, is_inbox) values ('Inbox', true)")
         # `returning` passes the select policy before the owner row exists (it is added after the statement)...
         project, owner, is_inbox = db.execute(
-            "insert into app.projects (name) values ('Garden') returning id, owner_id, is_inbox").fetchone()
+            "insert into app.projects (name) values ('Garden') returning id, owner_id, is_inbox"
+        ).fetchone()
         assert (owner, is_inbox) == (cast.outsider, False)
         assert _role_of(db, project, cast.outsider) == "owner"  # ...which the next statement sees
 
@@ -962,7 +1173,8 @@ def test_a_task_goes_to_its_creators_inbox_unless_it_names_a_project_they_edit(d
     into = "insert into app.tasks (project_id, title) values (%s, 'There') returning project_id"
     with _as(db, cast.editor):
         assert db.execute("insert into app.tasks (title) values ('Mine') returning project_id").fetchone() == (
-            cast.editor,)
+            cast.editor,
+        )
         assert db.execute(into, [cast.project]).fetchone() == (cast.project,)
     with _as(db, cast.viewer):
         with refused(db, "42501"):
@@ -972,6 +1184,7 @@ def test_a_task_goes_to_its_creators_inbox_unless_it_names_a_project_they_edit(d
 
 
 # --- 9. the memberships are read once per statement -----------------------------------------------
+
 
 def _nodes(plan: dict):
     yield plan
@@ -987,15 +1200,21 @@ def _explain(conn, user, query) -> tuple[dict, str]:
 
 def _run_more_than_once(plan: dict) -> list[tuple[str, int]]:
     """(name, loops) of every InitPlan or SubPlan that ran more than once: a lookup per row."""
-    return [(node["Subplan Name"], node["Actual Loops"]) for node in _nodes(plan)
-            if node.get("Parent Relationship") in ("SubPlan", "InitPlan") and node["Actual Loops"] > 1]
+    return [
+        (node["Subplan Name"], node["Actual Loops"])
+        for node in _nodes(plan)
+        if node.get("Parent Relationship") in ("SubPlan", "InitPlan") and node["Actual Loops"] > 1
+    ]
 
 
 def _membership_lookups(plan: dict) -> list[tuple[str, int]]:
     """(name, loops) of every subplan that reads project_members."""
-    return [(node["Subplan Name"], node["Actual Loops"]) for node in _nodes(plan)
-            if node.get("Parent Relationship") in ("SubPlan", "InitPlan")
-            and any(n.get("Relation Name") == "project_members" for n in _nodes(node))]
+    return [
+        (node["Subplan Name"], node["Actual Loops"])
+        for node in _nodes(plan)
+        if node.get("Parent Relationship") in ("SubPlan", "InitPlan")
+        and any(n.get("Relation Name") == "project_members" for n in _nodes(node))
+    ]
 
 
 @pytest.fixture
@@ -1005,8 +1224,10 @@ def crowd(postgresql):
     for i in range(100):
         new_user(postgresql, f"crowd-{i}@example.com")
     with as_identity(postgresql, cast.owner):
-        postgresql.execute("insert into app.tasks (project_id, title) select %s, 'task ' || i "
-                           "from generate_series(1, 300) as i", [cast.project])
+        postgresql.execute(
+            "insert into app.tasks (project_id, title) select %s, 'task ' || i from generate_series(1, 300) as i",
+            [cast.project],
+        )
     postgresql.execute("analyze")
     return cast
 
@@ -1029,6 +1250,7 @@ def test_the_once_per_statement_check_catches_a_lookup_per_row(postgresql, crowd
     with postgresql.transaction(force_rollback=True):
         postgresql.execute(
             "alter policy tasks_select_member on app.tasks using (exists (select from app.project_members as m "
-            "where m.project_id = tasks.project_id and m.user_id = (select app.current_user_id()) offset 0))")
+            "where m.project_id = tasks.project_id and m.user_id = (select app.current_user_id()) offset 0))"
+        )
         plan, text = _explain(postgresql, crowd.viewer, "select count(*) from app.tasks")
     assert any(loops >= 300 for _, loops in _run_more_than_once(plan)), text

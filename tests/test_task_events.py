@@ -124,9 +124,7 @@ def test_the_maintenance_setting_does_not_open_history_to_another_role(postgresq
     postgresql.execute(sql.SQL("create role {}").format(sql.Identifier(role)))
     postgresql.execute(sql.SQL("grant usage on schema app to {}").format(sql.Identifier(role)))
     postgresql.execute(sql.SQL("grant select, delete on app.task_events to {}").format(sql.Identifier(role)))
-    postgresql.execute(
-        sql.SQL("grant execute on function app.current_user_id() to {}").format(sql.Identifier(role))
-    )
+    postgresql.execute(sql.SQL("grant execute on function app.current_user_id() to {}").format(sql.Identifier(role)))
     # What the history's membership policy reads.
     postgresql.execute(sql.SQL("grant select on app.project_members to {}").format(sql.Identifier(role)))
     postgresql.execute(

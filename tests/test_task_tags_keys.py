@@ -16,8 +16,12 @@ LINK = "insert into app.task_tags (user_id, task_id, tag_id) values (%s, %s, %s)
 def two_users(postgresql):
     ann, bob = new_user(postgresql), new_user(postgresql)
     return {
-        "ann": ann, "ann_task": new_task(postgresql, ann), "ann_tag": new_tag(postgresql, ann),
-        "bob": bob, "bob_task": new_task(postgresql, bob), "bob_tag": new_tag(postgresql, bob),
+        "ann": ann,
+        "ann_task": new_task(postgresql, ann),
+        "ann_tag": new_tag(postgresql, ann),
+        "bob": bob,
+        "bob_task": new_task(postgresql, bob),
+        "bob_tag": new_tag(postgresql, bob),
     }
 
 

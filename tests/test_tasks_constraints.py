@@ -125,8 +125,9 @@ def test_tasks_status_is_required(postgresql, owner):
 
 def test_tasks_completed_at_status_check_refuses_completed_at_on_an_open_task(postgresql, owner):
     with refused(postgresql, "23514", "tasks_completed_at_status_check"):
-        new_task(postgresql, owner, status="pending", completed_at="2026-01-01T00:00:00Z",
-                 created_at="2025-12-31T00:00:00Z")
+        new_task(
+            postgresql, owner, status="pending", completed_at="2026-01-01T00:00:00Z", created_at="2025-12-31T00:00:00Z"
+        )
     task_id = new_task(postgresql, owner)
     with refused(postgresql, "23514", "tasks_completed_at_status_check"):
         postgresql.execute("update app.tasks set completed_at = now() where id = %s", [task_id])

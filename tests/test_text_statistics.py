@@ -28,7 +28,8 @@ def bobs_common_title(postgresql):
         "insert into app.tasks (user_id, title, description) "
         "select %s, case when i %% 4 = 0 then %s else 'task ' || i end, case when i %% 4 = 0 then %s end "
         "from generate_series(1, 4000) as i",
-        [bob, SECRET, SECRET])
+        [bob, SECRET, SECRET],
+    )
     postgresql.execute("analyze app.tasks")
     return ann
 
@@ -43,8 +44,8 @@ def test_another_users_common_text_is_estimated_like_any_other(postgresql, bobs_
     with acting_as(postgresql, "todo_app", bobs_common_title) as conn:
         assert _estimate(conn, column, SECRET) == _estimate(conn, column, UNUSED)
     assert postgresql.execute(
-        "select count(*) from pg_stats where schemaname = 'app' and tablename = 'tasks' and attname = %s",
-        [column]).fetchone() == (0,)
+        "select count(*) from pg_stats where schemaname = 'app' and tablename = 'tasks' and attname = %s", [column]
+    ).fetchone() == (0,)
 
 
 def test_with_statistics_on_the_column_the_estimate_gives_the_secret_away(postgresql, bobs_common_title):

@@ -50,8 +50,9 @@ def generator_database(purpose: str) -> Iterator[psycopg.Connection]:
 
 
 def _mypy(*arguments: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mypy", *arguments], cwd=cwd, capture_output=True, text=True,
-                          env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "mypy", *arguments], cwd=cwd, capture_output=True, text=True, env=env, timeout=600
+    )
 
 
 # --- the committed file, and the type check --------------------------------------------------------------------
@@ -72,8 +73,12 @@ def test_mypy_strict_finds_nothing_in_the_package_and_the_example():
 
 
 def test_the_wheel_says_the_package_is_typed(tmp_path):
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir",
-                            str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=600)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert built.returncode == 0, built.stderr
     (wheel,) = tmp_path.glob("tododb-*.whl")
     assert {"tododb/py.typed", "tododb/typed.py"} <= set(zipfile.ZipFile(wheel).namelist())
@@ -91,8 +96,9 @@ def _copy_of_the_backend(where: Path, rename_title: bool) -> Path:
     for source in sorted((ROOT / "queries").glob("*.sql")):
         lines = source.read_text().splitlines(keepends=True)
         if rename_title:  # not in comments (the `-- name:` line declares the parameters) nor in :title
-            lines = [line if line.lstrip().startswith("--") else re.sub(r"(?<![:\w])title\b", "name", line)
-                     for line in lines]
+            lines = [
+                line if line.lstrip().startswith("--") else re.sub(r"(?<![:\w])title\b", "name", line) for line in lines
+            ]
         (where / "tododb" / "_sql" / source.name).write_text("".join(lines))
     return where
 
@@ -100,8 +106,18 @@ def _copy_of_the_backend(where: Path, rename_title: bool) -> Path:
 def _check_copy(copy: Path, cache: Path) -> subprocess.CompletedProcess[str]:
     """mypy --strict on the copy's example, with the copy's tododb (errors inside the package itself are the
     other test's business: silent)."""
-    return _mypy("--strict", "--python-version", "3.11", "--follow-imports", "silent", "--cache-dir", str(cache),
-                 "examples", cwd=copy, env={"MYPYPATH": str(copy), "PATH": "/usr/bin:/bin"})
+    return _mypy(
+        "--strict",
+        "--python-version",
+        "3.11",
+        "--follow-imports",
+        "silent",
+        "--cache-dir",
+        str(cache),
+        "examples",
+        cwd=copy,
+        env={"MYPYPATH": str(copy), "PATH": "/usr/bin:/bin"},
+    )
 
 
 def test_renaming_a_column_a_query_returns_breaks_the_example_type_check(tmp_path):
@@ -181,7 +197,11 @@ def _types(query: typegen.Described) -> dict[str, str]:
 
 def test_a_plain_table_column_is_optional_exactly_when_the_column_is_nullable(probes):
     assert _types(probes["plain_columns"]) == {
-        "id": "uuid.UUID", "title": "str", "description": "str | None", "status": "TaskStatus"}
+        "id": "uuid.UUID",
+        "title": "str",
+        "description": "str | None",
+        "status": "TaskStatus",
+    }
 
 
 def test_every_table_column_of_a_query_with_an_outer_join_or_grouping_sets_is_optional(probes):
@@ -191,12 +211,14 @@ def test_every_table_column_of_a_query_with_an_outer_join_or_grouping_sets_is_op
 
 def test_returning_counts_the_target_columns_not_the_old_and_new_rows(probes):
     assert _types(probes["returning_old_and_new"]) == {
-        "id": "uuid.UUID", "old_name": "str | None", "new_name": "str | None"}
+        "id": "uuid.UUID",
+        "old_name": "str | None",
+        "new_name": "str | None",
+    }
 
 
 def test_count_and_coalesce_with_a_constant_are_not_null_other_expressions_are_optional(probes):
-    assert _types(probes["expressions"]) == {
-        "n": "int", "latest": "str", "either": "str | None", "loud": "str | None"}
+    assert _types(probes["expressions"]) == {"n": "int", "latest": "str", "either": "str | None", "loud": "str | None"}
 
 
 def test_a_set_operation_column_is_not_null_when_it_is_in_every_branch(probes):
@@ -222,9 +244,13 @@ def test_a_type_without_a_mapping_stops_the_generator_naming_it(generator_db):
 
 
 def test_set_operations_are_split_only_at_the_top_level():
-    sql = "select 'a union b' as x from (select 1 union select 2) as s -- union\nunion all\n(select 'c' limit 1) limit 2"
+    sql = (
+        "select 'a union b' as x from (select 1 union select 2) as s -- union\nunion all\n(select 'c' limit 1) limit 2"
+    )
     assert typegen.set_operation_branches(sql) == [
-        "select 'a union b' as x from (select 1 union select 2) as s -- union", "(select 'c' limit 1)"]
+        "select 'a union b' as x from (select 1 union select 2) as s -- union",
+        "(select 'c' limit 1)",
+    ]
     assert typegen.set_operation_branches("select 1") == ["select 1"]
 
 
@@ -251,12 +277,19 @@ def _assert_typed(row: object) -> None:
 
 def test_every_typed_function_returns_what_its_types_say(postgresql):
     ann = new_user(postgresql, "ann@example.com")
-    due = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
+    due = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
     with acting_as(postgresql, "todo_app", ann) as conn:
-        created = typed.create_task(conn, title="Water the plants", description=None, priority="high", due_at=due,
-                                    estimated_hours=decimal.Decimal("1.5"))
-        undated = typed.create_task(conn, title="Call mum", description="soon", priority=None, due_at=None,
-                                    estimated_hours=None)
+        created = typed.create_task(
+            conn,
+            title="Water the plants",
+            description=None,
+            priority="high",
+            due_at=due,
+            estimated_hours=decimal.Decimal("1.5"),
+        )
+        undated = typed.create_task(
+            conn, title="Call mum", description="soon", priority=None, due_at=None, estimated_hours=None
+        )
         assert created is not None and undated is not None
         tag = typed.create_tag(conn, name="home")
         assert tag is not None and typed.tag_task(conn, task_id=created.id, tag_id=tag.id) == 1
@@ -265,21 +298,46 @@ def test_every_typed_function_returns_what_its_types_say(postgresql):
         assert isinstance(page[0], typed.OpenTasksByDueDateRow) and page[1].due_at is None
         assert typed.count_overdue_tasks(conn) == 1
         assert {row.status: row.task_count for row in typed.count_tasks_by_status(conn)} == {
-            "pending": 2, "in_progress": 0, "completed": 0}
+            "pending": 2,
+            "in_progress": 0,
+            "completed": 0,
+        }
         moved = typed.set_task_status(conn, task_id=str(created.id), status="completed")
         assert moved is not None and moved.status == "completed" and moved.completed_at is not None
         assert typed.get_task(conn, task_id=uuid.uuid4()) is None
-        rows: list[object] = [created, undated, tag, moved, *page, *typed.count_tasks_by_status(conn),
-                              typed.get_task(conn, task_id=created.id), *typed.list_tags(conn),
-                              *typed.tasks_with_tag(conn, tag_id=tag.id, after_tagged_at="infinity",
-                                                    after_id="ffffffff-ffff-ffff-ffff-ffffffffffff", page_size=5),
-                              typed.update_task(conn, task_id=undated.id, title="Call dad", description=None,
-                                                priority="low", due_at=None, estimated_hours=2),
-                              typed.soft_delete_task(conn, task_id=undated.id),
-                              *typed.deleted_tasks(conn, after_deleted_at="infinity",
-                                                   after_id="ffffffff-ffff-ffff-ffff-ffffffffffff", page_size=5),
-                              typed.restore_task(conn, task_id=undated.id), typed.current_user_profile(conn),
-                              typed.set_theme(conn, theme="dark")]
+        rows: list[object] = [
+            created,
+            undated,
+            tag,
+            moved,
+            *page,
+            *typed.count_tasks_by_status(conn),
+            typed.get_task(conn, task_id=created.id),
+            *typed.list_tags(conn),
+            *typed.tasks_with_tag(
+                conn,
+                tag_id=tag.id,
+                after_tagged_at="infinity",
+                after_id="ffffffff-ffff-ffff-ffff-ffffffffffff",
+                page_size=5,
+            ),
+            typed.update_task(
+                conn,
+                task_id=undated.id,
+                title="Call dad",
+                description=None,
+                priority="low",
+                due_at=None,
+                estimated_hours=2,
+            ),
+            typed.soft_delete_task(conn, task_id=undated.id),
+            *typed.deleted_tasks(
+                conn, after_deleted_at="infinity", after_id="ffffffff-ffff-ffff-ffff-ffffffffffff", page_size=5
+            ),
+            typed.restore_task(conn, task_id=undated.id),
+            typed.current_user_profile(conn),
+            typed.set_theme(conn, theme="dark"),
+        ]
         for row in rows:
             assert row is not None
             _assert_typed(row)
@@ -291,9 +349,14 @@ def test_the_example_backend_runs_as_a_backend_would(postgresql):
     postgresql.commit()
     postgresql.autocommit = True
     with login_role(postgresql, postgresql.info.dbname) as url:
-        ran = subprocess.run([sys.executable, "examples/backend.py", str(ann), "Typed from the example"], cwd=ROOT,
-                             capture_output=True, text=True, env={"APP_DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
-                             timeout=120)
+        ran = subprocess.run(
+            [sys.executable, "examples/backend.py", str(ann), "Typed from the example"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={"APP_DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
+            timeout=120,
+        )
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.splitlines()[0].startswith("created: Typed from the example (pending, id ")
     assert ran.stdout.splitlines()[1:] == ["- Typed from the example (high, undated)"]

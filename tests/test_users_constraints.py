@@ -95,5 +95,6 @@ def test_sign_up_refuses_a_password_hash_of_20_mb_by_the_named_check(postgresql)
     with acting_as(postgresql, "todo_app", None) as conn:
         with refused(conn, "23514", "users_password_hash_max_length_check"):
             conn.execute("select app.sign_up('big@example.com', null, %s)", [BCRYPT_HASH + "x" * 20_000_000])
-        assert conn.execute("select app.sign_up('fits@example.com', null, %s) is not null", [BCRYPT_HASH]).fetchone() \
-            == (True,)
+        assert conn.execute(
+            "select app.sign_up('fits@example.com', null, %s) is not null", [BCRYPT_HASH]
+        ).fetchone() == (True,)

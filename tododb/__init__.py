@@ -11,13 +11,35 @@ command ``tododb``); this package is what a backend installs.
 """
 
 from tododb.errors import (
-    Conflict, Contention, InvalidInput, NotAllowed, NotFound, OutcomeUnknown, TododbError, Unavailable, require,
+    Conflict,
+    Contention,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    OutcomeUnknown,
+    TododbError,
+    Unavailable,
+    require,
 )
 from tododb.pool import as_user, create_pool, health, read, transaction
 from tododb.queries import FIRST_ASC, FIRST_DESC, QUERIES
 
 __all__ = [
-    "FIRST_ASC", "FIRST_DESC", "QUERIES", "Conflict", "Contention", "InvalidInput", "NotAllowed", "NotFound",
-    "OutcomeUnknown", "TododbError", "Unavailable", "as_user", "create_pool", "health", "read", "require",
+    "FIRST_ASC",
+    "FIRST_DESC",
+    "QUERIES",
+    "Conflict",
+    "Contention",
+    "InvalidInput",
+    "NotAllowed",
+    "NotFound",
+    "OutcomeUnknown",
+    "TododbError",
+    "Unavailable",
+    "as_user",
+    "create_pool",
+    "health",
+    "read",
+    "require",
     "transaction",
 ]

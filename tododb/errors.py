@@ -59,7 +59,7 @@ class DataError(TododbError):
         self.constraint = constraint
 
     @classmethod
-    def from_psycopg(cls, exc: psycopg.Error) -> "DataError":
+    def from_psycopg(cls, exc: psycopg.Error) -> DataError:
         constraint = exc.diag.constraint_name if exc.diag else None
         reason = one_line(exc.diag.message_primary or exc) if exc.diag else one_line(exc)
         named = f" ({constraint})" if constraint else ""

@@ -64,13 +64,20 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg import sql
 from aiosql.types import SQLOperationType
+from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from tododb.conninfo import validate_database_url
 from tododb.errors import (
-    RETRYABLE, Contention, OutcomeUnknown, TododbError, Unavailable, classify, describe_connect_failure, one_line,
+    RETRYABLE,
+    Contention,
+    OutcomeUnknown,
+    TododbError,
+    Unavailable,
+    classify,
+    describe_connect_failure,
+    one_line,
 )
 
 # PostgreSQL keeps timeouts as milliseconds in an int: anything longer is refused by the server.
@@ -107,12 +114,14 @@ class PoolSettings:
     app_role: str = "todo_app"
 
     @classmethod
-    def from_env(cls, url: str | None = None, env: Mapping[str, str] = os.environ) -> "PoolSettings":
+    def from_env(cls, url: str | None = None, env: Mapping[str, str] = os.environ) -> PoolSettings:
         # The app's own URL first, so the app never borrows the migrator's credentials by accident.
         source = "the given URL" if url else "APP_DATABASE_URL" if env.get("APP_DATABASE_URL") else "DATABASE_URL"
         url = url or env.get("APP_DATABASE_URL") or env.get("DATABASE_URL")
         if not url:
-            raise TododbError("APP_DATABASE_URL (or DATABASE_URL) is not set: the pool needs the server the app talks to")
+            raise TododbError(
+                "APP_DATABASE_URL (or DATABASE_URL) is not set: the pool needs the server the app talks to"
+            )
         try:
             validate_database_url(url)
         except TododbError as exc:  # its message names DATABASE_URL: name the variable really read
@@ -187,7 +196,7 @@ def reset_connection(conn: psycopg.Connection) -> None:
 
 # When each pooled connection was last made or reset: a connection that has just been is handed out
 # without a liveness check (a round trip on every request); one idle for longer is checked first.
-_idle_since: "weakref.WeakKeyDictionary[psycopg.Connection, float]" = weakref.WeakKeyDictionary()
+_idle_since: weakref.WeakKeyDictionary[psycopg.Connection, float] = weakref.WeakKeyDictionary()
 CHECK_AFTER_IDLE_S = 30.0
 
 
@@ -226,11 +235,14 @@ def login_role_refusal(conn: psycopg.Connection) -> str | None:
     if row is None:
         return None
     login, name, is_super, bypasses, owns = row
-    powers = [p for p, has in (("is a superuser", is_super), ("has BYPASSRLS", bypasses),
-                               ("owns schema app", owns)) if has]
+    powers = [
+        p for p, has in (("is a superuser", is_super), ("has BYPASSRLS", bypasses), ("owns schema app", owns)) if has
+    ]
     who = "it" if name == login else f"its role {name!r}"
-    return (f"the pool refuses to run as {login!r}: {who} {' and '.join(powers)}, which can escape "
-            f"row-level security; set APP_DATABASE_URL to a login role that is only a member of todo_app")
+    return (
+        f"the pool refuses to run as {login!r}: {who} {' and '.join(powers)}, which can escape "
+        f"row-level security; set APP_DATABASE_URL to a login role that is only a member of todo_app"
+    )
 
 
 def create_pool(settings: PoolSettings | None = None, *, wait: bool = True) -> AppPool:
@@ -283,13 +295,17 @@ def create_pool(settings: PoolSettings | None = None, *, wait: bool = True) -> A
 def _prologue(role: str, user_id: uuid.UUID | str | None, settings: Mapping[str, str]) -> sql.Composed:
     """The one ``select`` that sets role, identity and limits for the transaction, values as literals."""
     values = {"role": role, "app.user_id": "" if user_id is None else str(user_id), **settings}
-    return sql.SQL("select {}").format(sql.SQL(", ").join(
-        sql.SQL("pg_catalog.set_config({}, {}, true)").format(sql.Literal(name), sql.Literal(value))
-        for name, value in values.items()))
+    return sql.SQL("select {}").format(
+        sql.SQL(", ").join(
+            sql.SQL("pg_catalog.set_config({}, {}, true)").format(sql.Literal(name), sql.Literal(value))
+            for name, value in values.items()
+        )
+    )
 
 
-def _begin_as(conn: psycopg.Connection, role: str, user_id: uuid.UUID | str | None,
-              settings: Mapping[str, str]) -> None:
+def _begin_as(
+    conn: psycopg.Connection, role: str, user_id: uuid.UUID | str | None, settings: Mapping[str, str]
+) -> None:
     """``act_as`` plus ``settings``: role, identity and limits in one ``select`` (``set_config('role', ...,
     true)`` is ``set local role``), so that it travels with the first query."""
     conn.execute(_prologue(role, user_id, settings))
@@ -317,7 +333,9 @@ def _conninfo(pool: ConnectionPool) -> str:
 
 
 @contextmanager
-def as_user(pool: ConnectionPool, user_id: uuid.UUID | str | None, role: str | None = None) -> Iterator[psycopg.Connection]:
+def as_user(
+    pool: ConnectionPool, user_id: uuid.UUID | str | None, role: str | None = None
+) -> Iterator[psycopg.Connection]:
     """One transaction acting as ``user_id`` (None: no user, sees nothing) under the app role,
     with the pool's time limits (a pool not made by ``create_pool`` gets the default ones)."""
     settings = _settings_of(pool)
@@ -328,8 +346,9 @@ def as_user(pool: ConnectionPool, user_id: uuid.UUID | str | None, role: str | N
         conn.autocommit = True  # the BEGIN is ours (the pool's reset puts autocommit back)
         # One simple-protocol message, values quoted client-side: not a pipeline, whose trailing Flush
         # would leave the server waiting with its idle-in-transaction timer disarmed until the next statement.
-        conn.execute(sql.SQL("begin; {}").format(
-            _prologue(role or settings.app_role, user_id, settings.transaction_settings())))
+        conn.execute(
+            sql.SQL("begin; {}").format(_prologue(role or settings.app_role, user_id, settings.transaction_settings()))
+        )
         try:
             yield conn
         except BaseException:
@@ -367,9 +386,16 @@ def read(pool: ConnectionPool, user_id: uuid.UUID | str | None, query: str, /, *
 T = TypeVar("T")
 
 
-def transaction(pool: ConnectionPool, user_id: uuid.UUID | str | None, work: Callable[[psycopg.Connection], T], *,
-                attempts: int = 3, backoff: float = 0.05, role: str | None = None,
-                sleep: Callable[[float], None] = time.sleep) -> T:
+def transaction(
+    pool: ConnectionPool,
+    user_id: uuid.UUID | str | None,
+    work: Callable[[psycopg.Connection], T],
+    *,
+    attempts: int = 3,
+    backoff: float = 0.05,
+    role: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
     """Run ``work(conn)`` in one ``as_user`` transaction and return what it returns, with typed errors.
 
     A serialization failure or deadlock (40001, 40P01: the server rolled the transaction back) runs it again,
@@ -391,9 +417,12 @@ def transaction(pool: ConnectionPool, user_id: uuid.UUID | str | None, work: Cal
         except Exception as exc:  # noqa: BLE001 - classified, then raised again
             typed = classify(exc)
             if finished and isinstance(typed, Unavailable) and (typed.sqlstate or "") not in RETRYABLE:
-                unknown = OutcomeUnknown(f"commit outcome unknown: the connection broke during COMMIT "
-                                         f"({one_line(exc)}); check before repeating the write",
-                                         typed.sqlstate, None)
+                unknown = OutcomeUnknown(
+                    f"commit outcome unknown: the connection broke during COMMIT "
+                    f"({one_line(exc)}); check before repeating the write",
+                    typed.sqlstate,
+                    None,
+                )
                 raise unknown from exc
             if isinstance(typed, Contention) and attempt < attempts:
                 sleep(random.uniform(0, backoff * 2 ** (attempt - 1)))

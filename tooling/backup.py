@@ -34,7 +34,7 @@ import itertools
 import os
 import subprocess
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -78,7 +78,7 @@ def _run(tool: str, *args: str, env: dict[str, str] | None = None) -> subprocess
 
 def default_file(url: str) -> Path:
     dbname = psycopg.conninfo.conninfo_to_dict(url).get("dbname") or "tododb"
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return BACKUP_DIR / f"{dbname}-{stamp}.dump"
 
 
@@ -127,8 +127,9 @@ def restore(url: str, file: Path, into: str | None = None, force: bool = False) 
     if listed.returncode != 0:
         raise ToolError(f"{file} is not a pg_dump custom-format archive: {one_line(listed.stderr)}")
     # A table-of-contents line ends with the object's owner: does the archive hand anything to todo_auth?
-    hands_to_todo_auth = any(line.rstrip().endswith(" todo_auth") for line in listed.stdout.splitlines()
-                             if not line.startswith(";"))
+    hands_to_todo_auth = any(
+        line.rstrip().endswith(" todo_auth") for line in listed.stdout.splitlines() if not line.startswith(";")
+    )
     target = _create_database(url, into) if into else url
     objects = _contents(target)
     if objects and not force:
@@ -151,10 +152,13 @@ def restore(url: str, file: Path, into: str | None = None, force: bool = False) 
     try:
         drop_database(admin, dbname)
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("alter database {} rename to {}").format(sql.Identifier(staging), sql.Identifier(dbname)))
+            conn.execute(
+                sql.SQL("alter database {} rename to {}").format(sql.Identifier(staging), sql.Identifier(dbname))
+            )
     except psycopg.Error as exc:
-        raise ToolError(f"the restored copy is in database {staging!r}, but replacing {dbname!r} failed: "
-                        f"{one_line(exc)}") from None
+        raise ToolError(
+            f"the restored copy is in database {staging!r}, but replacing {dbname!r} failed: {one_line(exc)}"
+        ) from None
     return target
 
 
@@ -182,8 +186,10 @@ def _handover_lines(conn: psycopg.Connection) -> tuple[list[bytes], list[bytes]]
     ).fetchone()
     if not needs or not needs[0]:
         return None
-    return ([b"grant todo_auth to current_user;\n"],
-            [b"revoke create on schema app, app_private from todo_auth;\n", b"revoke todo_auth from current_user;\n"])
+    return (
+        [b"grant todo_auth to current_user;\n"],
+        [b"revoke create on schema app, app_private from todo_auth;\n", b"revoke todo_auth from current_user;\n"],
+    )
 
 
 # pg_restore 17+ starts its script with this setting, which older servers do not know.
@@ -205,12 +211,24 @@ def _pg_restore(target: str, file: Path, hands_to_todo_auth: bool = False) -> No
     binaries = server.binaries_dir()
     # Their messages go to files, not pipes: a chatty restore must not stall on a full pipe.
     with tempfile.TemporaryFile() as script_log, tempfile.TemporaryFile() as psql_log:
-        script = subprocess.Popen([str(binaries / "pg_restore"), "--file=-", str(file)],
-                                  stdout=subprocess.PIPE, stderr=script_log)
+        script = subprocess.Popen(
+            [str(binaries / "pg_restore"), "--file=-", str(file)], stdout=subprocess.PIPE, stderr=script_log
+        )
         conninfo, env = client_invocation(target)
-        psql = subprocess.Popen([str(binaries / "psql"), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1",
-                                 "--single-transaction", f"--dbname={conninfo}"],
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=psql_log, env=env)
+        psql = subprocess.Popen(
+            [
+                str(binaries / "psql"),
+                "--no-psqlrc",
+                "--quiet",
+                "--set=ON_ERROR_STOP=1",
+                "--single-transaction",
+                f"--dbname={conninfo}",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=psql_log,
+            env=env,
+        )
         try:
             for line in itertools.chain(prologue, script.stdout, epilogue):  # streamed, never held whole
                 if _NEWER_SETTINGS.get(line, 0) > version:

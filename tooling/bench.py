@@ -44,19 +44,19 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
-from tooling import bench_sharing, bouncer, generate, latency, migrate, server
-from tooling.config import ROOT, Settings
-from tooling.target import login_url
-from tooling.errors import ToolError, one_line
 from tododb.pool import act_as
 from tododb.queries import FIRST_ASC, FIRST_DESC, QUERIES, ZERO_UUID
+from tooling import bench_sharing, bouncer, generate, latency, migrate, server
+from tooling.config import ROOT, Settings
+from tooling.errors import ToolError, one_line
 from tooling.scratch import scratch_database
+from tooling.target import login_url
 
 BENCH_DIR = ROOT / "bench"
 RESULTS_DIR = BENCH_DIR / "results"
@@ -83,8 +83,9 @@ class Call:
 def _invited(conn: psycopg.Connection, row: dict) -> dict:
     """The project's owner invites the outsider, who then accepts (the measured call)."""
     act_as(conn, "todo_app", row["owner"])
-    invitation = conn.execute("select app.invite_to_project(%s, %s, 'editor')",
-                              [row["project"], row["outsider_email"]]).fetchone()[0]
+    invitation = conn.execute(
+        "select app.invite_to_project(%s, %s, 'editor')", [row["project"], row["outsider_email"]]
+    ).fetchone()[0]
     return {"invitation_id": invitation}
 
 
@@ -92,12 +93,14 @@ READS = {
     "open_tasks_by_due_date": Call(lambda u: {"after_due_at": FIRST_ASC[0], "after_id": FIRST_ASC[1]} | PAGE),
     "open_tasks_by_due_date (page 5)": Call(lambda u: u["open_page5"]),
     "overdue_tasks": Call(lambda u: {"after_due_at": FIRST_ASC[0], "after_id": FIRST_ASC[1]} | PAGE),
-    "tasks_by_status": Call(lambda u: {"status": "pending", "after_created_at": FIRST_DESC[0],
-                                       "after_id": FIRST_DESC[1]} | PAGE),
+    "tasks_by_status": Call(
+        lambda u: {"status": "pending", "after_created_at": FIRST_DESC[0], "after_id": FIRST_DESC[1]} | PAGE
+    ),
     "deleted_tasks": Call(lambda u: {"after_deleted_at": FIRST_DESC[0], "after_id": FIRST_DESC[1]} | PAGE),
     "get_task": Call(lambda u: {"task_id": u["task"]}),
-    "tasks_with_tag": Call(lambda u: {"tag_id": u["tag"], "after_tagged_at": FIRST_DESC[0],
-                                      "after_id": FIRST_DESC[1]} | PAGE),
+    "tasks_with_tag": Call(
+        lambda u: {"tag_id": u["tag"], "after_tagged_at": FIRST_DESC[0], "after_id": FIRST_DESC[1]} | PAGE
+    ),
     "count_tasks_by_status": Call(lambda u: {}),
     "count_overdue_tasks": Call(lambda u: {}),
     "list_tags": Call(lambda u: {}),
@@ -106,21 +109,42 @@ READS = {
     "tasks_assigned_to_me": Call(lambda u: {"after_due_at": FIRST_ASC[0], "after_id": FIRST_ASC[1]} | PAGE),
     "my_projects": Call(lambda u: {}),
     # A member's reads of one shared project (the owner's side: the same SQL, its project_id explicit).
-    "project_open_tasks": Call(lambda p: {"project_id": p["project"], "after_due_at": FIRST_ASC[0],
-                                          "after_id": FIRST_ASC[1]} | PAGE, sample="pairs", actor="member"),
+    "project_open_tasks": Call(
+        lambda p: {"project_id": p["project"], "after_due_at": FIRST_ASC[0], "after_id": FIRST_ASC[1]} | PAGE,
+        sample="pairs",
+        actor="member",
+    ),
     "project_members": Call(lambda p: {"project_id": p["project"]}, sample="pairs", actor="member"),
 }
 WRITES = {
-    "create_task": Call(lambda u: {"title": "bench", "description": None, "priority": "high", "due_at": None,
-                                   "estimated_hours": None}),
-    "create_task_in_project": Call(lambda u: {"title": "bench", "description": None, "priority": "high",
-                                              "due_at": None, "estimated_hours": None, "project_id": u["project"],
-                                              "assignee_id": u["assignee"]}),
-    "update_task": Call(lambda u: {"task_id": u["task"], "title": "renamed", "description": "x", "priority": "low",
-                                   "due_at": None, "estimated_hours": None}),
+    "create_task": Call(
+        lambda u: {"title": "bench", "description": None, "priority": "high", "due_at": None, "estimated_hours": None}
+    ),
+    "create_task_in_project": Call(
+        lambda u: {
+            "title": "bench",
+            "description": None,
+            "priority": "high",
+            "due_at": None,
+            "estimated_hours": None,
+            "project_id": u["project"],
+            "assignee_id": u["assignee"],
+        }
+    ),
+    "update_task": Call(
+        lambda u: {
+            "task_id": u["task"],
+            "title": "renamed",
+            "description": "x",
+            "priority": "low",
+            "due_at": None,
+            "estimated_hours": None,
+        }
+    ),
     "assign_task": Call(lambda u: {"task_id": u["task"], "assignee_id": u["task_assignee"]}),
-    "set_task_status": Call(lambda u: {"task_id": u["task"],
-                                       "status": "completed" if u["task_status"] != "completed" else "pending"}),
+    "set_task_status": Call(
+        lambda u: {"task_id": u["task"], "status": "completed" if u["task_status"] != "completed" else "pending"}
+    ),
     "soft_delete_task": Call(lambda u: {"task_id": u["task"]}),
     "restore_task": Call(lambda u: {"task_id": u["deleted_task"]}),
     "create_tag": Call(lambda u: {"name": "bench tag"}),
@@ -128,17 +152,28 @@ WRITES = {
     "untag_task": Call(lambda u: {"task_id": u["tagged_task"], "tag_id": u["tag"]}),
     "set_theme": Call(lambda u: {"theme": "dark"}),
     "create_project": Call(lambda u: {"name": "bench project"}),
-    "invite_to_project": Call(lambda p: {"project_id": p["project"], "email": "invitee@bench.invalid",
-                                         "role": "editor"}, sample="pairs", actor="owner"),
+    "invite_to_project": Call(
+        lambda p: {"project_id": p["project"], "email": "invitee@bench.invalid", "role": "editor"},
+        sample="pairs",
+        actor="owner",
+    ),
     "accept_invitation": Call(lambda p: {}, sample="pairs", actor="outsider", prepare=_invited),
-    "change_member_role": Call(lambda p: {"project_id": p["project"], "user_id": p["member"],
-                                          "role": "viewer" if p["member_role"] == "editor" else "editor"},
-                               sample="pairs", actor="owner"),
-    "remove_member": Call(lambda p: {"project_id": p["project"], "user_id": p["member"]}, sample="pairs",
-                          actor="owner"),
+    "change_member_role": Call(
+        lambda p: {
+            "project_id": p["project"],
+            "user_id": p["member"],
+            "role": "viewer" if p["member_role"] == "editor" else "editor",
+        },
+        sample="pairs",
+        actor="owner",
+    ),
+    "remove_member": Call(
+        lambda p: {"project_id": p["project"], "user_id": p["member"]}, sample="pairs", actor="owner"
+    ),
     "leave_project": Call(lambda p: {"project_id": p["project"]}, sample="pairs", actor="member"),
-    "transfer_ownership": Call(lambda p: {"project_id": p["project"], "new_owner": p["member"]}, sample="pairs",
-                               actor="owner"),
+    "transfer_ownership": Call(
+        lambda p: {"project_id": p["project"], "new_owner": p["member"]}, sample="pairs", actor="owner"
+    ),
 }
 # The owner's version of a read: the same SQL with each table the query leaves to row-level security narrowed
 # to the user (the task queries name their projects, memberships or ids themselves).
@@ -214,8 +249,9 @@ def _explain(conn: psycopg.Connection, query_sql: str, params: dict) -> tuple[fl
     return plan["Execution Time"], plan["Planning Time"], plan["Plan"].get("Actual Rows", 0)
 
 
-def _measure(app: psycopg.Connection, owner: psycopg.Connection | None, rows: list[dict], query_sql: str,
-             call: Call, runs: int) -> tuple[list, list]:
+def _measure(
+    app: psycopg.Connection, owner: psycopg.Connection | None, rows: list[dict], query_sql: str, call: Call, runs: int
+) -> tuple[list, list]:
     """Samples as todo_app under RLS on ``app`` and, when ``owner`` is given, the owner's version of the same
     call beside it (identity set too, for the queries that name it; RLS bypassed).
 
@@ -251,30 +287,65 @@ def _measure(app: psycopg.Connection, owner: psycopg.Connection | None, rows: li
 def _result(name, kind, samples, owner=None, budget=None, sample="users") -> Result:
     execution = [s[0] for s in samples]
     return Result(
-        query=name, kind=kind, runs=len(samples),
-        p50=statistics.median(execution), p95=_percentile(execution, 0.95), p99=_percentile(execution, 0.99),
-        planning_p50=statistics.median(s[1] for s in samples), rows=statistics.mean(s[2] for s in samples),
+        query=name,
+        kind=kind,
+        runs=len(samples),
+        p50=statistics.median(execution),
+        p95=_percentile(execution, 0.95),
+        p99=_percentile(execution, 0.99),
+        planning_p50=statistics.median(s[1] for s in samples),
+        rows=statistics.mean(s[2] for s in samples),
         owner_p50=statistics.median(s[0] for s in owner) if owner else None,
-        owner_planning_p50=statistics.median(s[1] for s in owner) if owner else None, budget_p95=budget,
+        owner_planning_p50=statistics.median(s[1] for s in owner) if owner else None,
+        budget_p95=budget,
         sample=sample,
     )
 
 
-def _pgbench(url: str, users: int, heavy: int, seed: int, seconds: int, clients: int = 16,
-             latencies: bool = False, threads: int = 2) -> dict[str, float]:
+def _pgbench(
+    url: str,
+    users: int,
+    heavy: int,
+    seed: int,
+    seconds: int,
+    clients: int = 16,
+    latencies: bool = False,
+    threads: int = 2,
+) -> dict[str, float]:
     """pgbench with the app's mix. ``latencies``: log every transaction and report its p95, and report
     a run that failed (clients aborted, no connection) instead of raising."""
     pgbench = server.binaries_dir() / "pgbench"
     params = psycopg.conninfo.conninfo_to_dict(url)
-    env = {**os.environ, "PGHOST": str(params.get("host", "")), "PGPORT": str(params.get("port", "5432")),
-           "PGUSER": str(params.get("user", "")), "PGDATABASE": str(params.get("dbname", "")),
-           **({"PGPASSWORD": params["password"]} if params.get("password") else {})}
+    env = {
+        **os.environ,
+        "PGHOST": str(params.get("host", "")),
+        "PGPORT": str(params.get("port", "5432")),
+        "PGUSER": str(params.get("user", "")),
+        "PGDATABASE": str(params.get("dbname", "")),
+        **({"PGPASSWORD": params["password"]} if params.get("password") else {}),
+    }
     with tempfile.TemporaryDirectory(prefix="tododb-pgbench-") as logs:
         script = Path(logs) / "app_mix.pgbench"
         script.write_text(_mix_script())
-        command = [str(pgbench), "-n", "-c", str(clients), "-j", str(threads), "-T", str(seconds), "-f", str(script),
-                   "-D", f"users={users}", "-D", f"heavy={heavy}", "-D", f"seed={seed}",
-                   *(arg for name, value in MIX_PARAMETERS.items() for arg in ("-D", f"{name}={value}"))]
+        command = [
+            str(pgbench),
+            "-n",
+            "-c",
+            str(clients),
+            "-j",
+            str(threads),
+            "-T",
+            str(seconds),
+            "-f",
+            str(script),
+            "-D",
+            f"users={users}",
+            "-D",
+            f"heavy={heavy}",
+            "-D",
+            f"seed={seed}",
+            *(arg for name, value in MIX_PARAMETERS.items() for arg in ("-D", f"{name}={value}")),
+        ]
         if latencies:
             command += ["-l", "--log-prefix", str(Path(logs) / "tx")]
         done = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -284,14 +355,22 @@ def _pgbench(url: str, users: int, heavy: int, seed: int, seconds: int, clients:
     failed = re.search(r"number of failed transactions: (\d+)", done.stdout)
     if done.returncode != 0 and not latencies:
         raise ToolError(f"pgbench failed: {one_line(done.stderr)[-300:]}")
-    result = {"clients": clients, "threads": threads, "seconds": seconds, "tps": float(tps.group(1)) if tps else 0.0,
-              "latency_avg_ms": float(latency.group(1)) if latency else 0.0,
-              "failed": int(failed.group(1)) if failed else 0}
+    result = {
+        "clients": clients,
+        "threads": threads,
+        "seconds": seconds,
+        "tps": float(tps.group(1)) if tps else 0.0,
+        "latency_avg_ms": float(latency.group(1)) if latency else 0.0,
+        "failed": int(failed.group(1)) if failed else 0,
+    }
     if latencies:
         connecting = re.search(r"initial connection time = ([\d.]+) ms", done.stdout)
         aborted = len(re.findall(r"client \d+ aborted", done.stderr))
-        result |= {"p95_ms": _percentile(times, 0.95) if times else 0.0, "aborted_clients": aborted,
-                   "connect_ms": float(connecting.group(1)) if connecting else 0.0}
+        result |= {
+            "p95_ms": _percentile(times, 0.95) if times else 0.0,
+            "aborted_clients": aborted,
+            "connect_ms": float(connecting.group(1)) if connecting else 0.0,
+        }
         if done.returncode != 0:
             # 1: it could not start (every client counts as failed); 2: clients aborted mid-run.
             result["error"] = one_line(done.stderr)[-300:]
@@ -301,9 +380,15 @@ def _pgbench(url: str, users: int, heavy: int, seed: int, seconds: int, clients:
 
 # The parameters of the mix's named queries, as pgbench substitutes them: text, quoted where SQL needs it.
 MIX_PARAMETERS = {
-    "after_due_at": f"'{FIRST_ASC[0]}'", "after_id": f"'{FIRST_ASC[1]}'", "page_size": "50",
-    "title": "'pgbench task'", "description": "null", "priority": "'medium'", "due_at": "null",
-    "estimated_hours": "null", "status": "'completed'",
+    "after_due_at": f"'{FIRST_ASC[0]}'",
+    "after_id": f"'{FIRST_ASC[1]}'",
+    "page_size": "50",
+    "title": "'pgbench task'",
+    "description": "null",
+    "priority": "'medium'",
+    "due_at": "null",
+    "estimated_hours": "null",
+    "status": "'completed'",
 }
 
 
@@ -339,8 +424,11 @@ def _app_login(url: str) -> Iterator[tuple[str, str, str]]:
     (name, password, what PgBouncer's auth file holds for it); dropped afterwards."""
     name, password = f"tododb_bench_app_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
     with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(sql.SQL("create role {} login password {} in role todo_app").format(
-            sql.Identifier(name), sql.Literal(password)))
+        admin.execute(
+            sql.SQL("create role {} login password {} in role todo_app").format(
+                sql.Identifier(name), sql.Literal(password)
+            )
+        )
         try:
             yield name, password, bouncer.secret_for(name, password, admin)
         finally:
@@ -359,8 +447,7 @@ def _undo_pgbench_writes(admin: psycopg.Connection, since, last_event: int) -> N
     admin.execute("vacuum (analyze) app.tasks, app.task_events")
 
 
-def _pgbench_through_pgbouncer(url: str, users: int, heavy: int, seed: int, seconds: int,
-                               clients: list[int]) -> dict:
+def _pgbench_through_pgbouncer(url: str, users: int, heavy: int, seed: int, seconds: int, clients: list[int]) -> dict:
     """The app's mix through a private PgBouncer (transaction mode) at each client count."""
     binary = bouncer.find()
     if binary is None:
@@ -372,9 +459,14 @@ def _pgbench_through_pgbouncer(url: str, users: int, heavy: int, seed: int, seco
             return {"skipped": f"could not create the app's login role for it: {one_line(exc)}"}
         # PgBouncer logs in as that role: on the server's socket where it may, else on 127.0.0.1 (Debian's
         # cluster authenticates socket users by their OS name).
-        running = stack.enter_context(bouncer.running(
-            login_url(url, name, password), {name: secret}, binary=binary,
-            max_client_conn=max(bouncer.MAX_CLIENT_CONN, max(clients) + 100)))
+        running = stack.enter_context(
+            bouncer.running(
+                login_url(url, name, password),
+                {name: secret},
+                binary=binary,
+                max_client_conn=max(bouncer.MAX_CLIENT_CONN, max(clients) + 100),
+            )
+        )
         admin = stack.enter_context(psycopg.connect(url, autocommit=True))
         mark = admin.execute("select now(), coalesce(max(id), 0) from app.task_events").fetchone()
         runs = []
@@ -384,11 +476,26 @@ def _pgbench_through_pgbouncer(url: str, users: int, heavy: int, seed: int, seco
             # One pgbench thread per 64 clients: a thread polls every one of its sockets at each wakeup. With
             # 500 clients on each of 2 threads, pgbench itself took half a core from the server beside it and
             # TPS at 1,000 clients fell to 0.64-0.75x of 16; at 64 per thread, 0.9-1.0x (measured on 2 cores).
-            runs.append(_pgbench(running.url(name, password), users, heavy, seed, seconds, count, latencies=True,
-                                 threads=max(2, -(-count // CLIENTS_PER_PGBENCH_THREAD))))
-        return {"version": running.version_text, "seconds": seconds, "runs": runs,
-                "settings": {key: running.settings[key] for key in (
-                    "pool_mode", "default_pool_size", "max_client_conn", "auth_type")}}
+            runs.append(
+                _pgbench(
+                    running.url(name, password),
+                    users,
+                    heavy,
+                    seed,
+                    seconds,
+                    count,
+                    latencies=True,
+                    threads=max(2, -(-count // CLIENTS_PER_PGBENCH_THREAD)),
+                )
+            )
+        return {
+            "version": running.version_text,
+            "seconds": seconds,
+            "runs": runs,
+            "settings": {
+                key: running.settings[key] for key in ("pool_mode", "default_pool_size", "max_client_conn", "auth_type")
+            },
+        }
 
 
 def _admin_url(settings: Settings) -> str:
@@ -402,11 +509,18 @@ def load_budgets(path: Path = BENCH_DIR / "budgets.toml") -> dict:
     """The budgets, checked before any work: a typo must not cost a ten-minute run."""
     try:
         budgets = tomllib.loads(path.read_text())
-        for value in (budgets["at_tasks"], budgets["reads"]["p95_ms"], budgets["writes"]["p95_ms"],
-                      budgets["sharing"]["max_ratio_p50"], budgets["sharing"]["max_added_us_p50"],
-                      budgets["pgbouncer"]["max_failed"], budgets["pgbouncer"]["min_tps_ratio"],
-                      *budgets["pgbouncer"]["clients"], budgets["latency"]["rtt_ms"],
-                      budgets["latency"]["max_read_to_floor"]):
+        for value in (
+            budgets["at_tasks"],
+            budgets["reads"]["p95_ms"],
+            budgets["writes"]["p95_ms"],
+            budgets["sharing"]["max_ratio_p50"],
+            budgets["sharing"]["max_added_us_p50"],
+            budgets["pgbouncer"]["max_failed"],
+            budgets["pgbouncer"]["min_tps_ratio"],
+            *budgets["pgbouncer"]["clients"],
+            budgets["latency"]["rtt_ms"],
+            budgets["latency"]["max_read_to_floor"],
+        ):
             float(value)
         if budgets["sharing"]["query"] not in READS or READS[budgets["sharing"]["query"]].sample != "pairs":
             raise ValueError(f"sharing.query {budgets['sharing']['query']!r} is not a read of a shared project")
@@ -418,8 +532,14 @@ def load_budgets(path: Path = BENCH_DIR / "budgets.toml") -> dict:
     return budgets
 
 
-def run(settings: Settings, tasks: int, seed: int = 1, runs: int = 200, pgbench_seconds: int = 20,
-        pgbouncer_seconds: int | None = None) -> Report:
+def run(
+    settings: Settings,
+    tasks: int,
+    seed: int = 1,
+    runs: int = 200,
+    pgbench_seconds: int = 20,
+    pgbouncer_seconds: int | None = None,
+) -> Report:
     """``pgbouncer_seconds``: each run through PgBouncer (default BENCH_PGBOUNCER_SECONDS, else
     ``pgbench_seconds`` up to 10 s; 0 skips them; no pgbench at all skips them too)."""
     budgets = load_budgets()
@@ -429,8 +549,15 @@ def run(settings: Settings, tasks: int, seed: int = 1, runs: int = 200, pgbench_
         return _run(url, settings, budgets, tasks, seed, runs, pgbench_seconds, pgbouncer_seconds)
 
 
-def _measure_queries(report: Report, kind: str, app: psycopg.Connection, owner: psycopg.Connection | None,
-                     samples: dict, budgets: dict, runs: int) -> None:
+def _measure_queries(
+    report: Report,
+    kind: str,
+    app: psycopg.Connection,
+    owner: psycopg.Connection | None,
+    samples: dict,
+    budgets: dict,
+    runs: int,
+) -> None:
     """Every read (beside the owner's version) or every write the bench knows, each over its sample."""
     for name, call in (READS if kind == "read" else WRITES).items():
         query_sql = _query_sql(name)
@@ -444,8 +571,9 @@ def _measure_queries(report: Report, kind: str, app: psycopg.Connection, owner: 
             print(f"  skipped {name}: no {call.sample} to call it with in this data set", flush=True)
             continue
         app_samples, owner_samples = _measure(app, owner, rows, query_sql, call, runs)
-        report.results.append(_result(name, kind, app_samples, owner_samples, budgets[f"{kind}s"]["p95_ms"],
-                                      call.sample))
+        report.results.append(
+            _result(name, kind, app_samples, owner_samples, budgets[f"{kind}s"]["p95_ms"], call.sample)
+        )
 
 
 def _sharing_figure(report: Report, budget: dict, pairs: int) -> None:
@@ -455,11 +583,20 @@ def _sharing_figure(report: Report, budget: dict, pairs: int) -> None:
         report.sharing = {"query": budget["query"], "measured": False}
         return
     r = found[0]
-    report.sharing = {"query": r.query, "measured": True, "runs": r.runs, "projects": pairs, "member_p50": r.p50,
-                      "owner_p50": r.owner_p50, "ratio_p50": r.p50 / r.owner_p50,
-                      "added_us_p50": (r.p50 - r.owner_p50) * 1000, "member_planning_p50": r.planning_p50,
-                      "owner_planning_p50": r.owner_planning_p50,
-                      "max_ratio_p50": budget["max_ratio_p50"], "max_added_us_p50": budget["max_added_us_p50"]}
+    report.sharing = {
+        "query": r.query,
+        "measured": True,
+        "runs": r.runs,
+        "projects": pairs,
+        "member_p50": r.p50,
+        "owner_p50": r.owner_p50,
+        "ratio_p50": r.p50 / r.owner_p50,
+        "added_us_p50": (r.p50 - r.owner_p50) * 1000,
+        "member_planning_p50": r.planning_p50,
+        "owner_planning_p50": r.owner_planning_p50,
+        "max_ratio_p50": budget["max_ratio_p50"],
+        "max_added_us_p50": budget["max_added_us_p50"],
+    }
 
 
 def _measure_heaviest(report: Report, app: psycopg.Connection, row: dict | None, budgets: dict, runs: int) -> None:
@@ -474,33 +611,58 @@ def _measure_heaviest(report: Report, app: psycopg.Connection, row: dict | None,
         if query_sql is None:
             continue
         samples, _ = _measure(app, None, [row], query_sql, call, runs)
-        results.append(_result(name, "read", samples, None,
-                               budgets["reads"]["p95_ms"] if name in judged else None, "heaviest"))
+        results.append(
+            _result(name, "read", samples, None, budgets["reads"]["p95_ms"] if name in judged else None, "heaviest")
+        )
         with app.transaction(force_rollback=True):
             act_as(app, "todo_app", row[call.actor])
             plans[name] = bench_sharing.plan(app, query_sql, call.params(row))
-    report.heaviest = {"user": str(row["id"]), "projects": row["projects"], "visible_tasks": row["visible"],
-                       "project_tasks": row["project_tasks"], "judged": sorted(judged),
-                       "results": results, "plans": plans}
+    report.heaviest = {
+        "user": str(row["id"]),
+        "projects": row["projects"],
+        "visible_tasks": row["visible"],
+        "project_tasks": row["project_tasks"],
+        "judged": sorted(judged),
+        "results": results,
+        "plans": plans,
+    }
 
 
-def _run(url: str, settings: Settings, budgets: dict, tasks: int, seed: int, runs: int, pgbench_seconds: int,
-         pgbouncer_seconds: int = 0) -> Report:
+def _run(
+    url: str,
+    settings: Settings,
+    budgets: dict,
+    tasks: int,
+    seed: int,
+    runs: int,
+    pgbench_seconds: int,
+    pgbouncer_seconds: int = 0,
+) -> Report:
     migrate.apply_pending(url, settings.migrations_dir, echo=lambda *_: None)
     users = max(10, tasks // 100)
     print(f"loading {users:,} users and {tasks:,} tasks into {SCRATCH_DB} ...", flush=True)
     load = generate.load(url, users=users, tasks=tasks, seed=seed)
-    report = Report(tasks=tasks, users=users, load_seconds=load.seconds, started=datetime.now(timezone.utc).isoformat(
-        timespec="seconds"), machine=f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
-        peak_rss_mb=load.peak_rss_mb)
+    report = Report(
+        tasks=tasks,
+        users=users,
+        load_seconds=load.seconds,
+        started=datetime.now(UTC).isoformat(timespec="seconds"),
+        machine=f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+        peak_rss_mb=load.peak_rss_mb,
+    )
     drawn = measure(url, report, budgets, seed, runs)
     if pgbench_seconds:
         print(f"pgbench: the app's mix, 16 clients, {pgbench_seconds} s ...", flush=True)
         report.pgbench = _pgbench(url, users, max(load.heavy_users, 1), seed, pgbench_seconds)
         if pgbouncer_seconds:
-            report.pgbouncer = _pgbench_through_pgbouncer(url, users, max(load.heavy_users, 1), seed,
-                                                          pgbouncer_seconds,
-                                                          [int(c) for c in budgets["pgbouncer"]["clients"]])
+            report.pgbouncer = _pgbench_through_pgbouncer(
+                url,
+                users,
+                max(load.heavy_users, 1),
+                seed,
+                pgbouncer_seconds,
+                [int(c) for c in budgets["pgbouncer"]["clients"]],
+            )
     rtt = float(budgets["latency"]["rtt_ms"])
     print(f"end to end: a page read over a simulated {rtt:g} ms round trip, three ways ...", flush=True)
     report.latency, report.latency_rtt_ms = latency.measure(url, drawn[0]["id"], rtt_ms=rtt, runs=runs), rtt
@@ -525,18 +687,25 @@ def measure(url: str, report: Report, budgets: dict, seed: int, runs: int) -> li
             raise ToolError("the bench data has no user with tasks, tags and links to draw")
         heaviest = bench_sharing.heaviest(owner, now)
         drawn = samples["users"]
-        print(f"measuring {len(drawn)} users ({sum(u['heavy'] for u in drawn)} heavy) and {len(samples['pairs'])} "
-              f"members of shared projects, {runs} runs per query ...", flush=True)
+        print(
+            f"measuring {len(drawn)} users ({sum(u['heavy'] for u in drawn)} heavy) and {len(samples['pairs'])} "
+            f"members of shared projects, {runs} runs per query ...",
+            flush=True,
+        )
         _measure_queries(report, "read", app, owner, samples, budgets, runs)
         _sharing_figure(report, budgets["sharing"], len(samples["pairs"]))
         if heaviest is not None:
-            print(f"the user in the most projects ({heaviest['projects']}, {heaviest['visible']:,} tasks): every read, "
-                  f"{runs} runs, then its plans ...", flush=True)
+            print(
+                f"the user in the most projects ({heaviest['projects']}, {heaviest['visible']:,} tasks): every read, "
+                f"{runs} runs, then its plans ...",
+                flush=True,
+            )
         _measure_heaviest(report, app, heaviest, budgets, runs)
         _measure_queries(report, "write", app, None, samples, budgets, runs)
     called = {name.split(" ")[0] for name in (*READS, *WRITES)}
-    report.unmeasured = sorted(q for q in QUERIES.available_queries
-                               if not q.endswith("_cursor") and q not in called and q not in NOT_MEASURED)
+    report.unmeasured = sorted(
+        q for q in QUERIES.available_queries if not q.endswith("_cursor") and q not in called and q not in NOT_MEASURED
+    )
     reads = [r for r in report.results if r.kind == "read" and r.owner_p50]
     if reads:
         report.rls_overhead = sum(r.p50 for r in reads) / sum(r.owner_p50 for r in reads)
@@ -561,15 +730,21 @@ def _judge(report: Report, budgets: dict) -> list[str]:
                 missed.append(f"{name} (the user in the most projects): not measured ({_why_not(name, report)})")
         s, budget = report.sharing, budgets["sharing"]
         if not s.get("measured"):
-            missed.append(f"a member's read of a shared project ({budget['query']}): not measured "
-                          f"({_why_not(budget['query'], report)})")
+            missed.append(
+                f"a member's read of a shared project ({budget['query']}): not measured "
+                f"({_why_not(budget['query'], report)})"
+            )
         else:
             if s["ratio_p50"] > budget["max_ratio_p50"]:
-                missed.append(f"a member's read of a shared project ({s['query']}): p50 {s['ratio_p50']:.2f}x the "
-                              f"owner's explicit-filter query > {budget['max_ratio_p50']}x")
+                missed.append(
+                    f"a member's read of a shared project ({s['query']}): p50 {s['ratio_p50']:.2f}x the "
+                    f"owner's explicit-filter query > {budget['max_ratio_p50']}x"
+                )
             if s["added_us_p50"] > budget["max_added_us_p50"]:
-                missed.append(f"a member's read of a shared project ({s['query']}): p50 {s['added_us_p50']:.1f} µs "
-                              f"over the owner's explicit-filter query > {budget['max_added_us_p50']} µs")
+                missed.append(
+                    f"a member's read of a shared project ({s['query']}): p50 {s['added_us_p50']:.1f} µs "
+                    f"over the owner's explicit-filter query > {budget['max_added_us_p50']} µs"
+                )
     missed += _judge_pgbouncer(report, budgets["pgbouncer"])
     by_way = {f.label.split(":")[0]: f for f in report.latency}
     if report.judged and by_way:
@@ -589,23 +764,35 @@ def _judge_pgbouncer(report: Report, budget: dict) -> list[str]:
     runs = report.pgbouncer.get("runs") or []
     if not runs:
         return []
-    missed = [f"pgbench through PgBouncer, {r['clients']} clients: {r['failed']} failed transactions "
-              f"> {budget['max_failed']}" + (f" ({r['error']})" if r.get("error") else "")
-              for r in runs if r["failed"] > budget["max_failed"]]
+    missed = [
+        f"pgbench through PgBouncer, {r['clients']} clients: {r['failed']} failed transactions "
+        f"> {budget['max_failed']}" + (f" ({r['error']})" if r.get("error") else "")
+        for r in runs
+        if r["failed"] > budget["max_failed"]
+    ]
     most, best = runs[-1], max(r["tps"] for r in runs)
     ratio = most["tps"] / best if best else 0.0
     report.pgbouncer["tps_ratio"] = ratio
     if report.judged and ratio < budget["min_tps_ratio"]:
-        missed.append(f"pgbench through PgBouncer: {most['tps']:.0f} TPS at {most['clients']} clients is "
-                      f"{ratio:.2f}x the best ({best:.0f}) < {budget['min_tps_ratio']}x")
+        missed.append(
+            f"pgbench through PgBouncer: {most['tps']:.0f} TPS at {most['clients']} clients is "
+            f"{ratio:.2f}x the best ({best:.0f}) < {budget['min_tps_ratio']}x"
+        )
     return missed
 
 
 def _result_rows(results: list[Result], owner: bool = True) -> list[str]:
     rows = []
     for r in results:
-        cells = [r.query, r.kind, f"{r.p50:.3f}", f"{r.p95:.3f}", f"{r.p99:.3f}", f"{r.planning_p50:.3f}",
-                 f"{r.rows:.1f}"]
+        cells = [
+            r.query,
+            r.kind,
+            f"{r.p50:.3f}",
+            f"{r.p95:.3f}",
+            f"{r.p99:.3f}",
+            f"{r.planning_p50:.3f}",
+            f"{r.rows:.1f}",
+        ]
         if owner:
             cells += [f"{r.owner_p50:.3f}" if r.owner_p50 else "", f"{r.rls_ratio:.2f}" if r.rls_ratio else ""]
         cells.append("" if r.budget_p95 is None else f"{r.budget_p95}")
@@ -629,8 +816,9 @@ def markdown(report: Report) -> str:
     if report.skipped:
         lines.append(f"Skipped (no such named query yet, or nothing to call it with): {', '.join(report.skipped)}")
     if report.unmeasured:
-        lines.append(f"Named queries the bench does not call (add them to tooling/bench.py): "
-                     f"{', '.join(report.unmeasured)}")
+        lines.append(
+            f"Named queries the bench does not call (add them to tooling/bench.py): {', '.join(report.unmeasured)}"
+        )
     lines.append(
         f"RLS overhead (read mix, sum of p50): {report.rls_overhead:.2f}x on execution time, "
         f"{report.rls_overhead_with_planning:.2f}x on planning + execution"
@@ -640,12 +828,16 @@ def markdown(report: Report) -> str:
         lines.append(
             f"A member's read of a shared project ({s['query']}: {s['projects']} shared projects, each read by one "
             f"of its editors or viewers, {s['runs']} calls): p50 {s['member_p50'] * 1000:.1f} µs against the "
-            f"owner's explicit-filter query {s['owner_p50'] * 1000:.1f} µs: {s['ratio_p50']:.2f}x, {s['added_us_p50']:+.1f} µs (budget "
-            f"{s['max_ratio_p50']}x and {s['max_added_us_p50']} µs)")
+            f"owner's explicit-filter query {s['owner_p50'] * 1000:.1f} µs: {s['ratio_p50']:.2f}x, "
+            f"{s['added_us_p50']:+.1f} µs (budget "
+            f"{s['max_ratio_p50']}x and {s['max_added_us_p50']} µs)"
+        )
     elif s:
         lines.append(f"A member's read of a shared project ({s['query']}): not measured")
-    lines.append(f"Bulk load: {report.tasks / report.load_seconds:,.0f} tasks/s; peak RSS of the loading process "
-                 f"{report.peak_rss_mb:.0f} MB")
+    lines.append(
+        f"Bulk load: {report.tasks / report.load_seconds:,.0f} tasks/s; peak RSS of the loading process "
+        f"{report.peak_rss_mb:.0f} MB"
+    )
     if report.pgbench:
         p = report.pgbench
         lines.append(
@@ -704,8 +896,10 @@ def _pgbouncer_markdown(bounced: dict) -> list[str]:
     ]
     for r in bounced["runs"]:
         failed = f"{r['failed']}" + (f" ({r['aborted_clients']} clients aborted)" if r.get("aborted_clients") else "")
-        lines.append(f"| {r['clients']:,} | {r['threads']} | {r['tps']:.0f} | {r['p95_ms']:.2f} | "
-                     f"{r['latency_avg_ms']:.2f} | {failed} | {r['connect_ms']:.0f} |")
+        lines.append(
+            f"| {r['clients']:,} | {r['threads']} | {r['tps']:.0f} | {r['p95_ms']:.2f} | "
+            f"{r['latency_avg_ms']:.2f} | {failed} | {r['connect_ms']:.0f} |"
+        )
     if "tps_ratio" in bounced:
         lines += ["", f"TPS at {bounced['runs'][-1]['clients']:,} clients: {bounced['tps_ratio']:.2f}x the best"]
     return lines

@@ -47,37 +47,56 @@ def _rows_for(conn: psycopg.Connection, user_id, prefer_shared: bool, now: datet
     params = {"u": user_id, "shared": prefer_shared}
     task = conn.execute(
         f"select id, status, project_id from app.tasks where project_id in ({_EDITABLE}) and deleted_at is null "
-        "order by (project_id <> %(u)s) = %(shared)s desc, id limit 1", params).fetchone()
+        "order by (project_id <> %(u)s) = %(shared)s desc, id limit 1",
+        params,
+    ).fetchone()
     link = conn.execute(
-        "select tag_id, task_id from app.task_tags where user_id = %(u)s order by tag_id, task_id limit 1",
-        params).fetchone()
+        "select tag_id, task_id from app.task_tags where user_id = %(u)s order by tag_id, task_id limit 1", params
+    ).fetchone()
     tags = [t for (t,) in conn.execute("select id from app.tags where user_id = %(u)s order by id", params)]
     if not (task and link and tags):
         return None
     deleted = conn.execute(
         f"select id from app.tasks where project_id in ({_EDITABLE}) and deleted_at is not null order by id limit 1",
-        params).fetchone()
+        params,
+    ).fetchone()
     # A project to write into: a shared one they edit when there is one, else their inbox; a member to assign.
     project = conn.execute(
-        f"select project_id from app.project_members where user_id = %(u)s and role <> 'viewer' "
-        "order by (project_id <> %(u)s) desc, project_id limit 1", params).fetchone()[0]
+        "select project_id from app.project_members where user_id = %(u)s and role <> 'viewer' "
+        "order by (project_id <> %(u)s) desc, project_id limit 1",
+        params,
+    ).fetchone()[0]
     assignee = conn.execute(
         "select user_id from app.project_members where project_id = %s order by user_id <> %s desc, user_id limit 1",
-        [project, user_id]).fetchone()[0]
+        [project, user_id],
+    ).fetchone()[0]
     task_assignee = conn.execute(
         "select user_id from app.project_members where project_id = %s order by user_id <> %s desc, user_id limit 1",
-        [task[2], user_id]).fetchone()[0]
+        [task[2], user_id],
+    ).fetchone()[0]
     page5 = conn.execute(
         "select due_at, id from app.tasks where project_id in (select project_id from app.project_members "
         "where user_id = %(u)s) and deleted_at is null and status <> 'completed' "
-        "order by due_at, id offset 199 limit 1", params).fetchone()
+        "order by due_at, id offset 199 limit 1",
+        params,
+    ).fetchone()
     return {
-        "id": user_id, "task": task[0], "task_status": task[1], "task_assignee": task_assignee,
-        "deleted_task": deleted[0] if deleted else task[0], "tag": link[0], "tagged_task": link[1],
+        "id": user_id,
+        "task": task[0],
+        "task_status": task[1],
+        "task_assignee": task_assignee,
+        "deleted_task": deleted[0] if deleted else task[0],
+        "tag": link[0],
+        "tagged_task": link[1],
         "other_tag": next((t for t in tags if t != link[0]), link[0]),
-        "project": project, "assignee": assignee, "now": now,
-        "open_page5": {"after_due_at": page5[0] if page5 else FIRST_ASC[0],
-                       "after_id": page5[1] if page5 else FIRST_ASC[1], "page_size": 50},
+        "project": project,
+        "assignee": assignee,
+        "now": now,
+        "open_page5": {
+            "after_due_at": page5[0] if page5 else FIRST_ASC[0],
+            "after_id": page5[1] if page5 else FIRST_ASC[1],
+            "page_size": 50,
+        },
     }
 
 
@@ -107,7 +126,8 @@ def pairs(conn: psycopg.Connection, seed: int) -> list[dict]:
         "select p.id, p.owner_id, n.tasks from app.projects as p join n on n.project_id = p.id "
         "where not p.is_inbox and n.open > 0 and exists ("
         "  select from app.project_members as m where m.project_id = p.id and m.role <> 'owner') "
-        "order by p.id").fetchall()
+        "order by p.id"
+    ).fetchall()
     rng = random.Random(seed)
     large = [p for p in projects if p[2] >= HEAVY_MIN_TASKS]
     n_large = min(len(large), round(PAIRS * HEAVY_SHARE))
@@ -118,16 +138,28 @@ def pairs(conn: psycopg.Connection, seed: int) -> list[dict]:
     rows = []
     for project_id, owner, tasks in chosen:
         members = conn.execute(
-            "select user_id, role from app.project_members where project_id = %s and role <> 'owner' "
-            "order by user_id", [project_id]).fetchall()
+            "select user_id, role from app.project_members where project_id = %s and role <> 'owner' order by user_id",
+            [project_id],
+        ).fetchall()
         member, role = members[rng.randrange(len(members))]
         outsider = conn.execute(
             "select u.id, u.email::text from app.users as u where not exists (select from app.project_members as m "
-            "where m.project_id = %s and m.user_id = u.id) order by u.id limit 1", [project_id]).fetchone()
+            "where m.project_id = %s and m.user_id = u.id) order by u.id limit 1",
+            [project_id],
+        ).fetchone()
         if outsider is None:
             continue
-        rows.append({"project": project_id, "owner": owner, "member": member, "member_role": role,
-                     "outsider": outsider[0], "outsider_email": outsider[1], "project_tasks": tasks})
+        rows.append(
+            {
+                "project": project_id,
+                "owner": owner,
+                "member": member,
+                "member_role": role,
+                "outsider": outsider[0],
+                "outsider_email": outsider[1],
+                "project_tasks": tasks,
+            }
+        )
     return rows
 
 
@@ -146,13 +178,25 @@ def heaviest(conn: psycopg.Connection, now: datetime) -> dict | None:
         "             select project_id from app.project_members where user_id = %(u)s) group by 1) "
         "select m.project_id, p.owner_id, m.role, n.tasks from app.project_members as m "
         "join app.projects as p on p.id = m.project_id join n on n.project_id = m.project_id "
-        "where m.user_id = %(u)s order by n.tasks desc, m.project_id limit 1", {"u": user_id}).fetchone()
+        "where m.user_id = %(u)s order by n.tasks desc, m.project_id limit 1",
+        {"u": user_id},
+    ).fetchone()
     outsider = conn.execute(
         "select u.id, u.email::text from app.users as u where not exists (select from app.project_members as m "
-        "where m.project_id = %s and m.user_id = u.id) order by u.id limit 1", [project]).fetchone()
-    return row | {"member": user_id, "member_role": role, "owner": owner, "projects": projects,
-                  "visible": visible, "project": project, "project_tasks": tasks,
-                  "outsider": outsider[0] if outsider else None, "outsider_email": outsider[1] if outsider else None}
+        "where m.project_id = %s and m.user_id = u.id) order by u.id limit 1",
+        [project],
+    ).fetchone()
+    return row | {
+        "member": user_id,
+        "member_role": role,
+        "owner": owner,
+        "projects": projects,
+        "visible": visible,
+        "project": project,
+        "project_tasks": tasks,
+        "outsider": outsider[0] if outsider else None,
+        "outsider_email": outsider[1] if outsider else None,
+    }
 
 
 def plan(conn: psycopg.Connection, query_sql: str, params: dict) -> str:

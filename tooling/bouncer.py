@@ -79,8 +79,9 @@ def secret_for(user: str, password: str, admin: psycopg.Connection | None = None
     if admin is not None:
         try:
             with admin.transaction():
-                row = admin.execute("select rolpassword from pg_catalog.pg_authid where rolname = %s",
-                                    [user]).fetchone()
+                row = admin.execute(
+                    "select rolpassword from pg_catalog.pg_authid where rolname = %s", [user]
+                ).fetchone()
         except psycopg.Error:
             row = None  # not a superuser: pg_authid is not readable
         if row and row[0] and row[0].startswith("SCRAM-SHA-256$"):
@@ -153,8 +154,16 @@ class Bouncer:
         return ".".join(map(str, self.version))
 
 
-def settings_for(port: int, folder: Path, found: tuple[int, ...], *, pool_size: int, max_client_conn: int,
-                 sslmode: str | None, extra: Mapping[str, object]) -> dict[str, str]:
+def settings_for(
+    port: int,
+    folder: Path,
+    found: tuple[int, ...],
+    *,
+    pool_size: int,
+    max_client_conn: int,
+    sslmode: str | None,
+    extra: Mapping[str, object],
+) -> dict[str, str]:
     settings: dict[str, object] = {
         "listen_addr": "127.0.0.1",
         "listen_port": port,
@@ -181,9 +190,15 @@ def settings_for(port: int, folder: Path, found: tuple[int, ...], *, pool_size: 
 
 
 @contextmanager
-def running(server_url: str, secrets: Mapping[str, str], *, pool_size: int = DEFAULT_POOL_SIZE,
-            max_client_conn: int = MAX_CLIENT_CONN, extra: Mapping[str, object] | None = None,
-            binary: Path | None = None) -> Iterator[Bouncer]:
+def running(
+    server_url: str,
+    secrets: Mapping[str, str],
+    *,
+    pool_size: int = DEFAULT_POOL_SIZE,
+    max_client_conn: int = MAX_CLIENT_CONN,
+    extra: Mapping[str, object] | None = None,
+    binary: Path | None = None,
+) -> Iterator[Bouncer]:
     """Start a PgBouncer in front of ``server_url``'s database for ``secrets`` (user: SCRAM secret or
     password); yield it; stop it and remove its folder on the way out."""
     binary = binary or find()
@@ -191,8 +206,11 @@ def running(server_url: str, secrets: Mapping[str, str], *, pool_size: int = DEF
         raise ToolError("pgbouncer is not installed (Debian: apt-get install pgbouncer)")
     found = version(binary)
     params = psycopg.conninfo.conninfo_to_dict(server_url)
-    host, port, dbname = str(params.get("host") or "/var/run/postgresql"), str(params.get("port") or 5432), \
-        str(params["dbname"])
+    host, port, dbname = (
+        str(params.get("host") or "/var/run/postgresql"),
+        str(params.get("port") or 5432),
+        str(params["dbname"]),
+    )
     user = _run_as(host)
     # PgBouncer keeps a file per client and per server connection; so does a pgbench beside it.
     raise_open_files(2 * max_client_conn + 4 * pool_size + 256)
@@ -205,13 +223,21 @@ def running(server_url: str, secrets: Mapping[str, str], *, pool_size: int = DEF
         auth_file.chmod(0o600)
         for attempt in range(3):  # the port we picked may be taken before PgBouncer binds it
             listen = _free_port()
-            settings = settings_for(listen, folder, found, pool_size=pool_size, max_client_conn=max_client_conn,
-                                    sslmode=params.get("sslmode"), extra=extra or {})
+            settings = settings_for(
+                listen,
+                folder,
+                found,
+                pool_size=pool_size,
+                max_client_conn=max_client_conn,
+                sslmode=params.get("sslmode"),
+                extra=extra or {},
+            )
             ini = folder / "pgbouncer.ini"
             ini.write_text(
                 "[databases]\n"
                 f"{dbname} = host={host} port={port} dbname={dbname}\n\n"
-                "[pgbouncer]\n" + "".join(f"{name} = {value}\n" for name, value in settings.items()))
+                "[pgbouncer]\n" + "".join(f"{name} = {value}\n" for name, value in settings.items())
+            )
             ini.chmod(0o600)
             log_path = folder / "pgbouncer.log"
             for path in (auth_file, ini):
@@ -219,8 +245,14 @@ def running(server_url: str, secrets: Mapping[str, str], *, pool_size: int = DEF
                     os.chown(path, user.pw_uid, user.pw_gid)
             with open(log_path, "w") as log:
                 as_user = {} if user is None else {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
-                process = subprocess.Popen([str(binary), str(ini)], stdin=subprocess.DEVNULL, stdout=log,
-                                           stderr=subprocess.STDOUT, cwd=folder, **as_user)
+                process = subprocess.Popen(
+                    [str(binary), str(ini)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=folder,
+                    **as_user,
+                )
             bouncer = Bouncer(listen, dbname, found, settings, process, folder)
             if _wait_listening(bouncer):
                 break

@@ -20,9 +20,7 @@ import psycopg
 
 _USER_SCHEMAS = "n.nspname not like 'pg\\_%' and n.nspname <> 'information_schema'"
 # The runner's bookkeeping (yoyo's tables, the checksums) changes with every run; it is not the schema.
-_NOT_RUNNER = (
-    "c.relname not like '\\_yoyo%' and c.relname not like 'yoyo\\_%' and c.relname not like '\\_tododb%'"
-)
+_NOT_RUNNER = "c.relname not like '\\_yoyo%' and c.relname not like 'yoyo\\_%' and c.relname not like '\\_tododb%'"
 
 
 @dataclass(frozen=True)
@@ -34,14 +32,28 @@ class Area:
 
 
 AREAS: dict[str, Area] = {
-    "schemas": Area("schema", 1, ("owner", "privileges", "comment"), f"""
+    "schemas": Area(
+        "schema",
+        1,
+        ("owner", "privileges", "comment"),
+        f"""
         select n.nspname, pg_get_userbyid(n.nspowner), coalesce(n.nspacl, acldefault('n', n.nspowner))::text,
                obj_description(n.oid, 'pg_namespace')
-        from pg_namespace n where {_USER_SCHEMAS} order by 1"""),
-    "extensions": Area("extension", 1, ("version", "schema"), """
+        from pg_namespace n where {_USER_SCHEMAS} order by 1""",
+    ),
+    "extensions": Area(
+        "extension",
+        1,
+        ("version", "schema"),
+        """
         select e.extname, e.extversion, n.nspname
-        from pg_extension e join pg_namespace n on n.oid = e.extnamespace order by 1"""),
-    "relations": Area("relation", 2, ("kind", "row security", "forced row security", "privileges", "comment", "view definition", "storage options"), f"""
+        from pg_extension e join pg_namespace n on n.oid = e.extnamespace order by 1""",
+    ),
+    "relations": Area(
+        "relation",
+        2,
+        ("kind", "row security", "forced row security", "privileges", "comment", "view definition", "storage options"),
+        f"""
         select n.nspname, c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity,
                coalesce(c.relacl, acldefault((case when c.relkind = 'S' then 's' else 'r' end)::"char",
                                              c.relowner))::text,
@@ -49,8 +61,23 @@ AREAS: dict[str, Area] = {
                case when c.relkind in ('v', 'm') then pg_get_viewdef(c.oid) end,
                c.reloptions::text
         from pg_class c join pg_namespace n on n.oid = c.relnamespace
-        where {_USER_SCHEMAS} and {_NOT_RUNNER} order by 1, 2"""),
-    "columns": Area("column", 3, ("type", "not null", "default", "identity", "generated", "column privileges", "statistics options", "statistics target", "comment"), f"""
+        where {_USER_SCHEMAS} and {_NOT_RUNNER} order by 1, 2""",
+    ),
+    "columns": Area(
+        "column",
+        3,
+        (
+            "type",
+            "not null",
+            "default",
+            "identity",
+            "generated",
+            "column privileges",
+            "statistics options",
+            "statistics target",
+            "comment",
+        ),
+        f"""
         select n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
                pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated, nullif(a.attacl, '{{}}')::text,
                a.attoptions::text, a.attstattarget,
@@ -60,8 +87,13 @@ AREAS: dict[str, Area] = {
         join pg_namespace n on n.oid = c.relnamespace
         left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
         where {_USER_SCHEMAS} and {_NOT_RUNNER} and c.relkind <> 'i' and a.attnum > 0 and not a.attisdropped
-        order by 1, 2, 3"""),
-    "constraints": Area("constraint", 3, ("kind", "definition", "validated", "comment"), f"""
+        order by 1, 2, 3""",
+    ),
+    "constraints": Area(
+        "constraint",
+        3,
+        ("kind", "definition", "validated", "comment"),
+        f"""
         select n.nspname, coalesce(c.relname, t.typname), con.conname, con.contype,
                pg_get_constraintdef(con.oid), con.convalidated, obj_description(con.oid, 'pg_constraint')
         from pg_constraint con
@@ -69,44 +101,80 @@ AREAS: dict[str, Area] = {
         left join pg_class c on c.oid = con.conrelid
         left join pg_type t on t.oid = con.contypid
         where {_USER_SCHEMAS} and (c.relname is null or ({_NOT_RUNNER}))
-        order by 1, 2, 3"""),
-    "indexes": Area("index", 3, ("definition", "valid", "comment"), f"""
+        order by 1, 2, 3""",
+    ),
+    "indexes": Area(
+        "index",
+        3,
+        ("definition", "valid", "comment"),
+        f"""
         select n.nspname, c.relname, ic.relname, pg_get_indexdef(i.indexrelid), i.indisvalid,
                obj_description(ic.oid, 'pg_class')
         from pg_index i
         join pg_class c on c.oid = i.indrelid
         join pg_class ic on ic.oid = i.indexrelid
         join pg_namespace n on n.oid = c.relnamespace
-        where {_USER_SCHEMAS} and {_NOT_RUNNER} order by 1, 2, 3"""),
-    "functions": Area("function", 3, ("kind", "definition", "owner", "privileges", "comment"), f"""
+        where {_USER_SCHEMAS} and {_NOT_RUNNER} order by 1, 2, 3""",
+    ),
+    "functions": Area(
+        "function",
+        3,
+        ("kind", "definition", "owner", "privileges", "comment"),
+        f"""
         select n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.prokind,
                case when p.prokind <> 'a' then pg_get_functiondef(p.oid) end,
                pg_get_userbyid(p.proowner), coalesce(p.proacl, acldefault('f', p.proowner))::text,
                obj_description(p.oid, 'pg_proc')
         from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-        where {_USER_SCHEMAS} order by 1, 2, 3"""),
-    "triggers": Area("trigger", 3, ("definition", "enabled", "comment"), f"""
+        where {_USER_SCHEMAS} order by 1, 2, 3""",
+    ),
+    "triggers": Area(
+        "trigger",
+        3,
+        ("definition", "enabled", "comment"),
+        f"""
         select n.nspname, c.relname, t.tgname, pg_get_triggerdef(t.oid), t.tgenabled,
                obj_description(t.oid, 'pg_trigger')
         from pg_trigger t join pg_class c on c.oid = t.tgrelid join pg_namespace n on n.oid = c.relnamespace
-        where not t.tgisinternal and {_USER_SCHEMAS} order by 1, 2, 3"""),
-    "policies": Area("policy", 3, ("permissive", "roles", "command", "using", "with check"), """
+        where not t.tgisinternal and {_USER_SCHEMAS} order by 1, 2, 3""",
+    ),
+    "policies": Area(
+        "policy",
+        3,
+        ("permissive", "roles", "command", "using", "with check"),
+        """
         select schemaname, tablename, policyname, permissive, roles::text, cmd, qual, with_check
-        from pg_policies order by 1, 2, 3"""),
-    "types": Area("type", 2, ("kind", "base type", "not null", "privileges", "comment", "labels"), f"""
+        from pg_policies order by 1, 2, 3""",
+    ),
+    "types": Area(
+        "type",
+        2,
+        ("kind", "base type", "not null", "privileges", "comment", "labels"),
+        f"""
         select n.nspname, t.typname, t.typtype, format_type(t.typbasetype, t.typtypmod), t.typnotnull,
                coalesce(t.typacl, acldefault('T', t.typowner))::text, obj_description(t.oid, 'pg_type'),
                (select array_agg(e.enumlabel order by e.enumsortorder) from pg_enum e where e.enumtypid = t.oid)::text
         from pg_type t join pg_namespace n on n.oid = t.typnamespace
         left join pg_class c on c.oid = t.typrelid
         where {_USER_SCHEMAS} and t.typcategory <> 'A' and (c.relkind is null or c.relkind = 'c')
-        order by 1, 2"""),
-    "default_privileges": Area("default privileges", 3, ("privileges",), """
+        order by 1, 2""",
+    ),
+    "default_privileges": Area(
+        "default privileges",
+        3,
+        ("privileges",),
+        """
         select pg_get_userbyid(d.defaclrole), d.defaclnamespace::regnamespace::text, d.defaclobjtype,
                d.defaclacl::text
-        from pg_default_acl d order by 1, 2, 3"""),
-    "database": Area("database privileges", 0, ("privileges",), """
-        select coalesce(datacl, acldefault('d', datdba))::text from pg_database where datname = current_database()"""),
+        from pg_default_acl d order by 1, 2, 3""",
+    ),
+    "database": Area(
+        "database privileges",
+        0,
+        ("privileges",),
+        """
+        select coalesce(datacl, acldefault('d', datdba))::text from pg_database where datname = current_database()""",
+    ),
 }
 
 Snapshot = dict[str, list[tuple]]
@@ -160,6 +228,10 @@ def differing_objects(expected: Snapshot, actual: Snapshot, expected_side: str, 
             elif key not in wanted:
                 lines.append(f"{label}: only in {actual_side}")
             elif wanted[key] != found[key]:
-                changed = [f for f, a, b in zip(area.fields, wanted[key][area.key:], found[key][area.key:]) if a != b]
+                changed = [
+                    f
+                    for f, a, b in zip(area.fields, wanted[key][area.key :], found[key][area.key :], strict=True)
+                    if a != b
+                ]
                 lines.append(f"{label}: differs in {', '.join(changed)}")
     return lines

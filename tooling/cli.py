@@ -1,8 +1,8 @@
 """The command line: parse arguments, call the module that does the work.
 
-Mirrors the Makefile (`migrate`, `rollback [--all]`, `status`, `migration`, `psql`,
-`stop`, `seed`, `health`, `schema`, `types`, `backup`, `restore`, `maintain`, `doctor`, `bench`).  A failure the user can fix ends
-as one line on stderr and exit status 1; Ctrl-C ends with 130.
+Mirrors the Makefile (`migrate`, `rollback [--all]`, `status`, `migration`, `psql`, `stop`, `seed`,
+`health`, `schema`, `types`, `backup`, `restore`, `maintain`, `doctor`, `bench`). A failure the user can
+fix ends as one line on stderr and exit status 1; Ctrl-C ends with 130.
 """
 
 from __future__ import annotations
@@ -108,8 +108,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
     from tooling import bench
 
     started = time.perf_counter()
-    report = bench.run(settings, tasks=args.tasks, seed=args.seed, runs=args.runs,
-                       pgbench_seconds=args.pgbench_seconds)
+    report = bench.run(settings, tasks=args.tasks, seed=args.seed, runs=args.runs, pgbench_seconds=args.pgbench_seconds)
     print(bench.markdown(report), end="")
     path = bench.write_results(report)
     print(f"results: {path.relative_to(ROOT)} (and latest.json); {time.perf_counter() - started:.0f} s in all")
@@ -217,11 +216,19 @@ def build_parser() -> argparse.ArgumentParser:
     rollback = sub.add_parser("rollback", help="roll back the latest migration (or --all)")
     rollback.add_argument("--all", action="store_true", help="roll back every applied migration")
     rollback.set_defaults(func=cmd_rollback)
-    sub.add_parser("status", help="list applied and pending migrations, and check for drift").set_defaults(func=cmd_status)
-    migration = sub.add_parser("migration", help="write the next migration pair (numbered, depends, timeouts) to fill in")
+    sub.add_parser("status", help="list applied and pending migrations, and check for drift").set_defaults(
+        func=cmd_status
+    )
+    migration = sub.add_parser(
+        "migration", help="write the next migration pair (numbered, depends, timeouts) to fill in"
+    )
     migration.add_argument("name", metavar="NAME", help="verb_object, e.g. add_task_color")
-    migration.add_argument("--kind", choices=["plain", "concurrent-index"], default="plain",
-                           help="concurrent-index: a non-transactional pair that builds an index without blocking writes")
+    migration.add_argument(
+        "--kind",
+        choices=["plain", "concurrent-index"],
+        default="plain",
+        help="concurrent-index: a non-transactional pair that builds an index without blocking writes",
+    )
     migration.set_defaults(func=cmd_migration)
     psql = sub.add_parser("psql", help="open psql on the configured database (extra arguments go to psql)")
     psql.set_defaults(func=cmd_psql)
@@ -231,14 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--tasks", type=int, help="bulk: number of tasks")
     seed.add_argument("--seed", type=int, default=1, help="bulk: the random seed (same seed, same data)")
     seed.set_defaults(func=cmd_seed)
-    sub.add_parser("health", help="check the connection: server version and round trip").set_defaults(
-        func=cmd_health
+    sub.add_parser("health", help="check the connection: server version and round trip").set_defaults(func=cmd_health)
+    schema = sub.add_parser(
+        "schema", help="regenerate schema/schema.sql and schema/README.md from a freshly migrated database"
     )
-    schema = sub.add_parser("schema", help="regenerate schema/schema.sql and schema/README.md from a freshly migrated database")
     schema.add_argument("--check", action="store_true", help="only say whether the committed snapshot is current")
     schema.set_defaults(func=cmd_schema)
-    types = sub.add_parser("types", help="regenerate tododb/typed.py (typed results of the named queries) from a "
-                           "freshly migrated database")
+    types = sub.add_parser(
+        "types", help="regenerate tododb/typed.py (typed results of the named queries) from a freshly migrated database"
+    )
     types.add_argument("--check", action="store_true", help="only say whether the committed tododb/typed.py is current")
     types.set_defaults(func=cmd_types)
     backup_parser = sub.add_parser("backup", help="write a pg_dump custom-format archive of the database")
@@ -250,14 +258,19 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--force", action="store_true", help="replace the contents of a database that is not empty")
     restore.set_defaults(func=cmd_restore)
     maintain = sub.add_parser("maintain", help="retention jobs: purge old deleted tasks, archive old completed ones")
-    maintain.add_argument("job", choices=["purge", "archive"],
-                          help="purge: hard-delete tasks in the bin; archive: move completed tasks to app.tasks_archive")
-    maintain.add_argument("--older-than", required=True, metavar="AGE",
-                          help="e.g. 30d (purge) or 365d (archive); h and w work too")
+    maintain.add_argument(
+        "job",
+        choices=["purge", "archive"],
+        help="purge: hard-delete tasks in the bin; archive: move completed tasks to app.tasks_archive",
+    )
+    maintain.add_argument(
+        "--older-than", required=True, metavar="AGE", help="e.g. 30d (purge) or 365d (archive); h and w work too"
+    )
     maintain.add_argument("--batch-size", type=int, default=1000, help="tasks per transaction (default 1000)")
     maintain.set_defaults(func=cmd_maintain)
-    sub.add_parser("doctor", help="check the database: version, TLS, migrations, drift, RLS, grants, indexes"
-                   ).set_defaults(func=cmd_doctor)
+    sub.add_parser(
+        "doctor", help="check the database: version, TLS, migrations, drift, RLS, grants, indexes"
+    ).set_defaults(func=cmd_doctor)
     bench = sub.add_parser("bench", help="benchmark the named queries on a large generated data set")
     bench.add_argument("--tasks", type=int, default=int(os.environ.get("BENCH_TASKS") or 2_000_000))
     bench.add_argument("--seed", type=int, default=1)

@@ -160,7 +160,7 @@ def _key_columns(conn: psycopg.Connection, oid: int) -> dict[str, set[str]]:
 
 def _er_diagram(conn: psycopg.Connection, tables: list[tuple]) -> list[str]:
     lines = ["```mermaid", "erDiagram"]
-    for child, parent, name, columns, required in _foreign_keys(conn):
+    for child, parent, _name, columns, required in _foreign_keys(conn):
         cardinality = "||--o{" if required else "|o--o{"
         lines.append(f'    {parent} {cardinality} {child} : "{", ".join(columns)}"')
     for oid, table, *_ in tables:
@@ -184,7 +184,9 @@ def _types(conn: psycopg.Connection) -> list[list[str]]:
         where n.nspname = %s and t.typtype = 'd' order by t.typname""",
         [SCHEMA],
     ).fetchall()
-    return [[_code(f"{SCHEMA}.{name}"), _code(base), _code(check), _cell(comment)] for name, base, check, comment in rows]
+    return [
+        [_code(f"{SCHEMA}.{name}"), _code(base), _code(check), _cell(comment)] for name, base, check, comment in rows
+    ]
 
 
 def _functions(conn: psycopg.Connection) -> list[list[str]]:
@@ -199,15 +201,19 @@ def _functions(conn: psycopg.Connection) -> list[list[str]]:
         where n.nspname = %s order by p.proname""",
         [SCHEMA],
     ).fetchall()
-    return [[_code(f"{SCHEMA}.{sig}"), _code(result), security, _cell(callers), _cell(comment)]
-            for sig, result, security, callers, comment in rows]
+    return [
+        [_code(f"{SCHEMA}.{sig}"), _code(result), security, _cell(callers), _cell(comment)]
+        for sig, result, security, callers, comment in rows
+    ]
 
 
 def _grant_line(privilege: str, columns: list[str] | None, whole: bool) -> str:
     return privilege if whole else f"{privilege} ({', '.join(columns or [])})"
 
 
-_TRIGGER = re.compile(r"CREATE (?:CONSTRAINT )?TRIGGER \S+ (?P<when>.*?) ON \S+ (?P<how>.*?)EXECUTE FUNCTION (?P<call>.*)")
+_TRIGGER = re.compile(
+    r"CREATE (?:CONSTRAINT )?TRIGGER \S+ (?P<when>.*?) ON \S+ (?P<how>.*?)EXECUTE FUNCTION (?P<call>.*)"
+)
 
 
 def _trigger_summary(definition: str) -> str:
@@ -226,46 +232,72 @@ def _table_section(conn: psycopg.Connection, oid: int, table: str, comment: str,
     for role, privilege, columns, whole in _grants(conn, oid):
         by_role.setdefault(role, []).append(_grant_line(privilege, columns, whole))
     if by_role:
-        lines += ["Granted: " + "; ".join(f"`{role}` {', '.join(grants)}" for role, grants in by_role.items()) + ".", ""]
+        lines += [
+            "Granted: " + "; ".join(f"`{role}` {', '.join(grants)}" for role, grants in by_role.items()) + ".",
+            "",
+        ]
     lines += ["**Columns**", ""]
-    lines += _table(["column", "type", "null", "default", "rule"], [
-        [_code(name), _code(type_), "no" if not_null else "yes", _code(default), _cell(rule)]
-        for name, type_, _, not_null, default, rule in _columns(conn, oid)
-    ])
+    lines += _table(
+        ["column", "type", "null", "default", "rule"],
+        [
+            [_code(name), _code(type_), "no" if not_null else "yes", _code(default), _cell(rule)]
+            for name, type_, _, not_null, default, rule in _columns(conn, oid)
+        ],
+    )
     kinds = {"p": "primary key", "u": "unique", "f": "foreign key", "c": "check", "x": "exclusion"}
     lines += ["**Constraints**", ""]
-    lines += _table(["name", "kind", "definition", "meaning"], [
-        [_code(name), kinds.get(kind, kind), _code(definition), _cell(meaning)]
-        for name, kind, definition, meaning in _constraints(conn, oid)
-    ])
+    lines += _table(
+        ["name", "kind", "definition", "meaning"],
+        [
+            [_code(name), kinds.get(kind, kind), _code(definition), _cell(meaning)]
+            for name, kind, definition, meaning in _constraints(conn, oid)
+        ],
+    )
     lines += ["**Indexes**", ""]
-    lines += _table(["name", "definition", "serves"], [
-        [_code(name), _code(definition.split(" USING ", 1)[-1]),
-         _cell(purpose) or (f"the constraint `{constraint}`" if constraint else "")]
-        for name, definition, purpose, constraint in _indexes(conn, oid)
-    ])
+    lines += _table(
+        ["name", "definition", "serves"],
+        [
+            [
+                _code(name),
+                _code(definition.split(" USING ", 1)[-1]),
+                _cell(purpose) or (f"the constraint `{constraint}`" if constraint else ""),
+            ]
+            for name, definition, purpose, constraint in _indexes(conn, oid)
+        ],
+    )
     policies = _policies(conn, table)
     if policies:
         lines += ["**Policies**", ""]
-        lines += _table(["name", "command", "roles", "using", "with check"], [
-            [_code(name), command, _cell(roles), _code(using), _code(check)]
-            for name, command, roles, using, check in policies
-        ])
+        lines += _table(
+            ["name", "command", "roles", "using", "with check"],
+            [
+                [_code(name), command, _cell(roles), _code(using), _code(check)]
+                for name, command, roles, using, check in policies
+            ],
+        )
     triggers = _triggers(conn, oid)
     if triggers:
         lines += ["**Triggers**", ""]
-        lines += _table(["name", "definition", "purpose"], [
-            [_code(name), _code(_trigger_summary(definition)), _cell(purpose)]
-            for name, definition, purpose in triggers
-        ])
+        lines += _table(
+            ["name", "definition", "purpose"],
+            [
+                [_code(name), _code(_trigger_summary(definition)), _cell(purpose)]
+                for name, definition, purpose in triggers
+            ],
+        )
     return lines
 
 
 def render(conn: psycopg.Connection) -> str:
     tables = _tables(conn)
-    lines = [INTRO, "## Entities and relationships", "",
-             "Every line is a foreign key, labelled with its columns. Every table but `users` belongs to a user "
-             "through `user_id`, which row-level security checks.", ""]
+    lines = [
+        INTRO,
+        "## Entities and relationships",
+        "",
+        "Every line is a foreign key, labelled with its columns. Every table but `users` belongs to a user "
+        "through `user_id`, which row-level security checks.",
+        "",
+    ]
     lines += _er_diagram(conn, tables)
     lines += ["## Tables", ""]
     for oid, table, comment, rls, forced in tables:

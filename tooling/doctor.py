@@ -42,8 +42,13 @@ def _server(conn: psycopg.Connection) -> list[Line]:
     supported = f"{SUPPORTED_MAJORS.start} to {SUPPORTED_MAJORS.stop - 1}"
     if major in SUPPORTED_MAJORS:
         return [Line("ok", f"server: PostgreSQL {version} (supported: {supported})")]
-    return [Line("warn", f"server: PostgreSQL {version} is not supported (supported: {supported}); "
-                         "upgrade, or run the test suite against it before trusting it")]
+    return [
+        Line(
+            "warn",
+            f"server: PostgreSQL {version} is not supported (supported: {supported}); "
+            "upgrade, or run the test suite against it before trusting it",
+        )
+    ]
 
 
 def describe_connection(host: str, ssl: tuple | None) -> Line:
@@ -80,8 +85,10 @@ def _drift(url: str, migrations_dir: Path, states: list[migrate.MigrationState])
         return [Line("info", found.summary())]
     if not found.differences:
         return [Line("ok", "drift: none (the catalog matches the applied migrations)")]
-    return [Line("warn", f"drift: {difference}; undo the manual change, or make it a migration")
-            for difference in found.differences]
+    return [
+        Line("warn", f"drift: {difference}; undo the manual change, or make it a migration")
+        for difference in found.differences
+    ]
 
 
 def _row_security(conn: psycopg.Connection) -> list[Line]:
@@ -89,9 +96,15 @@ def _row_security(conn: psycopg.Connection) -> list[Line]:
         "select c.oid::regclass::text, c.relrowsecurity, c.relforcerowsecurity from pg_class c "
         "where c.relnamespace = 'app'::regnamespace and c.relkind in ('r', 'p') order by 1"
     ).fetchall()
-    lines = [Line("SECURITY", f"{table}: row-level security is {'not forced' if enabled else 'off'}; "
-                              f"enable and force it in a migration (`alter table {table} force row level security`)")
-             for table, enabled, forced in tables if not (enabled and forced)]
+    lines = [
+        Line(
+            "SECURITY",
+            f"{table}: row-level security is {'not forced' if enabled else 'off'}; "
+            f"enable and force it in a migration (`alter table {table} force row level security`)",
+        )
+        for table, enabled, forced in tables
+        if not (enabled and forced)
+    ]
     return lines or [Line("ok", f"row-level security: enabled and forced on all {len(tables)} tables in app")]
 
 
@@ -121,9 +134,14 @@ _PUBLIC_GRANTS = """
 
 def _public_grants(conn: psycopg.Connection) -> list[Line]:
     rows = conn.execute(_PUBLIC_GRANTS, {"schemas": list(SCHEMAS)}).fetchall()
-    lines = [Line("SECURITY", f"{kind} {name}: {privilege} is granted to PUBLIC (every role); revoke it in a "
-                              "migration and grant it to the roles that need it")
-             for kind, name, privilege in rows]
+    lines = [
+        Line(
+            "SECURITY",
+            f"{kind} {name}: {privilege} is granted to PUBLIC (every role); revoke it in a "
+            "migration and grant it to the roles that need it",
+        )
+        for kind, name, privilege in rows
+    ]
     return lines or [Line("ok", f"grants: nothing in {', '.join(SCHEMAS)} is granted to PUBLIC")]
 
 
@@ -135,11 +153,26 @@ def _roles(conn: psycopg.Connection) -> list[Line]:
     ).fetchall()
     lines = []
     for name, login, superuser, bypass, createrole, createdb in rows:
-        powers = [label for label, on in (("LOGIN", login), ("SUPERUSER", superuser), ("BYPASSRLS", bypass),
-                                          ("CREATEROLE", createrole), ("CREATEDB", createdb)) if on]
+        powers = [
+            label
+            for label, on in (
+                ("LOGIN", login),
+                ("SUPERUSER", superuser),
+                ("BYPASSRLS", bypass),
+                ("CREATEROLE", createrole),
+                ("CREATEDB", createdb),
+            )
+            if on
+        ]
         if powers:
-            lines.append(Line("SECURITY", f"role {name} has {', '.join(powers)}; `alter role {name} "
-                                          + " ".join(f"NO{p}" for p in powers) + "` (log in as a member instead)"))
+            lines.append(
+                Line(
+                    "SECURITY",
+                    f"role {name} has {', '.join(powers)}; `alter role {name} "
+                    + " ".join(f"NO{p}" for p in powers)
+                    + "` (log in as a member instead)",
+                )
+            )
     missing = sorted(set(APP_ROLES) - {row[0] for row in rows})  # todo_migrator need not exist
     if missing:
         lines.append(Line("warn", f"roles {', '.join(missing)} do not exist; run `make migrate`"))
@@ -160,9 +193,14 @@ _APP_LOGIN_SETTINGS = """
 
 
 def _app_login_settings(conn: psycopg.Connection) -> list[Line]:
-    lines = [Line("warn", f"role {name} (an app login) has per-role settings: {settings}; every session it opens "
-                          f"starts with them: `alter role {name} reset all` unless you set them on purpose")
-             for name, settings in conn.execute(_APP_LOGIN_SETTINGS)]
+    lines = [
+        Line(
+            "warn",
+            f"role {name} (an app login) has per-role settings: {settings}; every session it opens "
+            f"starts with them: `alter role {name} reset all` unless you set them on purpose",
+        )
+        for name, settings in conn.execute(_APP_LOGIN_SETTINGS)
+    ]
     return lines or [Line("ok", "app logins: none carries per-role settings")]
 
 
@@ -184,16 +222,27 @@ def _role_graph(conn: psycopg.Connection) -> list[Line]:
     lines = []
     for group, member, _ in rows:
         if member in APP_ROLES:
-            lines.append(Line("SECURITY", f"role {member} is a member of {group}: every {member} login has "
-                                          f"{group}'s rights in every tododb database on this server; "
-                                          f"`revoke {group} from {member}` (as whoever granted it)"))
+            lines.append(
+                Line(
+                    "SECURITY",
+                    f"role {member} is a member of {group}: every {member} login has "
+                    f"{group}'s rights in every tododb database on this server; "
+                    f"`revoke {group} from {member}` (as whoever granted it)",
+                )
+            )
         else:
-            lines.append(Line("warn", f"role {member} holds todo_auth's rights (INHERIT or SET): the sign-in "
-                                      "policies then show it every user's password hash, in every tododb database "
-                                      f"on this server; `revoke todo_auth from {member}`, or grant ADMIN OPTION "
-                                      "alone"))
-    return lines or [Line("ok", "role memberships: the app roles belong to no role, and no owner holds the "
-                                "sign-in role's rights")]
+            lines.append(
+                Line(
+                    "warn",
+                    f"role {member} holds todo_auth's rights (INHERIT or SET): the sign-in "
+                    "policies then show it every user's password hash, in every tododb database "
+                    f"on this server; `revoke todo_auth from {member}`, or grant ADMIN OPTION "
+                    "alone",
+                )
+            )
+    return lines or [
+        Line("ok", "role memberships: the app roles belong to no role, and no owner holds the sign-in role's rights")
+    ]
 
 
 def _database_connect(conn: psycopg.Connection) -> list[Line]:
@@ -201,12 +250,18 @@ def _database_connect(conn: psycopg.Connection) -> list[Line]:
     to PUBLIC (the default), the app login of another tododb database there can connect here and act as
     todo_app, with any identity."""
     open_to_all = conn.execute(
-        "select has_database_privilege('public', current_database(), 'CONNECT'), current_database()").fetchone()
+        "select has_database_privilege('public', current_database(), 'CONNECT'), current_database()"
+    ).fetchone()
     if not open_to_all[0]:
         return [Line("ok", "database: CONNECT is not granted to PUBLIC")]
-    return [Line("info", f"database: PUBLIC may connect; if other tododb databases share this server, their app "
-                         f"logins could act as todo_app here: `revoke connect on database {open_to_all[1]} from "
-                         "public`, then grant CONNECT to this database's owner and app logins")]
+    return [
+        Line(
+            "info",
+            f"database: PUBLIC may connect; if other tododb databases share this server, their app "
+            f"logins could act as todo_app here: `revoke connect on database {open_to_all[1]} from "
+            "public`, then grant CONNECT to this database's owner and app logins",
+        )
+    ]
 
 
 def _foreign_key_indexes(conn: psycopg.Connection) -> list[Line]:
@@ -231,9 +286,14 @@ def _foreign_key_indexes(conn: psycopg.Connection) -> list[Line]:
         order by 1, 2""",
         [list(SCHEMAS)],
     ).fetchall()
-    lines = [Line("warn", f"{table}: foreign key {name} ({columns}) has no index led by its columns; deletes of the "
-                          f"referenced rows scan {table}: add one in a migration")
-             for table, name, columns in rows]
+    lines = [
+        Line(
+            "warn",
+            f"{table}: foreign key {name} ({columns}) has no index led by its columns; deletes of the "
+            f"referenced rows scan {table}: add one in a migration",
+        )
+        for table, name, columns in rows
+    ]
     return lines or [Line("ok", "foreign keys: every one is served by an index led by its columns")]
 
 
@@ -296,21 +356,29 @@ def unsafe_definer_functions(conn: psycopg.Connection) -> list[str]:
         elements = _search_path_elements(value)
         shown = "''" if value in ("", '""') else value
         if "pg_temp" not in elements:
-            found.append(f"{function}: search_path = {shown} does not name pg_temp, so the caller's temporary "
-                         "schema is searched first for relations and types")
+            found.append(
+                f"{function}: search_path = {shown} does not name pg_temp, so the caller's temporary "
+                "schema is searched first for relations and types"
+            )
             continue
         for position, schema in enumerate(elements):
             if schema == "pg_temp":
                 if position == len(elements) - 1:
                     break  # pg_temp last, every schema before it safe
-                found.append(f"{function}: search_path = {value} names pg_temp before its end, so the caller's "
-                             "temporary objects are found before those of the schemas after it")
+                found.append(
+                    f"{function}: search_path = {value} names pg_temp before its end, so the caller's "
+                    "temporary objects are found before those of the schemas after it"
+                )
             elif schema not in creators:
-                found.append(f"{function}: search_path = {value} names schema {schema!r}, which does not exist "
-                             "(whoever creates it first decides what the function finds)")
+                found.append(
+                    f"{function}: search_path = {value} names schema {schema!r}, which does not exist "
+                    "(whoever creates it first decides what the function finds)"
+                )
             elif creators[schema]:
-                found.append(f"{function}: search_path = {value} names schema {schema}, in which "
-                             f"{', '.join(creators[schema])} may create objects")
+                found.append(
+                    f"{function}: search_path = {value} names schema {schema}, in which "
+                    f"{', '.join(creators[schema])} may create objects"
+                )
             else:
                 continue
             break
@@ -318,11 +386,17 @@ def unsafe_definer_functions(conn: psycopg.Connection) -> list[str]:
 
 
 def _definer_functions(conn: psycopg.Connection) -> list[Line]:
-    lines = [Line("SECURITY", f"function {finding}; pin `set search_path = pg_catalog, pg_temp` in a migration "
-                              "and schema-qualify every name inside")
-             for finding in unsafe_definer_functions(conn)]
-    return lines or [Line("ok", "definer functions: every SECURITY DEFINER function pins a safe search_path "
-                                "(pg_temp last)")]
+    lines = [
+        Line(
+            "SECURITY",
+            f"function {finding}; pin `set search_path = pg_catalog, pg_temp` in a migration "
+            "and schema-qualify every name inside",
+        )
+        for finding in unsafe_definer_functions(conn)
+    ]
+    return lines or [
+        Line("ok", "definer functions: every SECURITY DEFINER function pins a safe search_path (pg_temp last)")
+    ]
 
 
 # Columns whose statistics target is 0 on purpose (0029: free text) but that still have statistics from before.
@@ -339,9 +413,14 @@ def _free_text_statistics(conn: psycopg.Connection) -> list[Line]:
     leftover = [row[0] for row in conn.execute(_LEFTOVER_STATISTICS)]
     if not leftover:
         return [Line("ok", "statistics: none kept on free text (EXPLAIN shows no other user's common values)")]
-    return [Line("warn", f"statistics: {', '.join(leftover)} still hold statistics collected before 0029, which EXPLAIN"
-                         " can reveal to any user; clear them with pg_clear_attribute_stats() (PostgreSQL 18) or ask"
-                         " a superuser to delete those columns' rows from pg_statistic")]
+    return [
+        Line(
+            "warn",
+            f"statistics: {', '.join(leftover)} still hold statistics collected before 0029, which EXPLAIN"
+            " can reveal to any user; clear them with pg_clear_attribute_stats() (PostgreSQL 18) or ask"
+            " a superuser to delete those columns' rows from pg_statistic",
+        )
+    ]
 
 
 def statistics_days(conn: psycopg.Connection) -> float:
@@ -368,11 +447,21 @@ def unused_indexes(conn: psycopg.Connection) -> list[tuple[str, str, int]]:
 def _index_usage(conn: psycopg.Connection) -> list[Line]:
     days = float(statistics_days(conn))
     if days < UNUSED_INDEX_AFTER_DAYS:
-        return [Line("info", f"index usage: statistics cover {days:.1f} days; unused indexes are judged after "
-                             f"{UNUSED_INDEX_AFTER_DAYS}")]
-    lines = [Line("warn", f"{index} on {table} ({size / 1e6:.1f} MB) has not been used in {days:.0f} days; if no "
-                          "query named in its comment runs here, drop it in a migration")
-             for table, index, size in unused_indexes(conn)]
+        return [
+            Line(
+                "info",
+                f"index usage: statistics cover {days:.1f} days; unused indexes are judged after "
+                f"{UNUSED_INDEX_AFTER_DAYS}",
+            )
+        ]
+    lines = [
+        Line(
+            "warn",
+            f"{index} on {table} ({size / 1e6:.1f} MB) has not been used in {days:.0f} days; if no "
+            "query named in its comment runs here, drop it in a migration",
+        )
+        for table, index, size in unused_indexes(conn)
+    ]
     return lines or [Line("ok", f"index usage: every index has been used in the last {days:.0f} days")]
 
 
@@ -385,8 +474,10 @@ def _largest_tables(conn: psycopg.Connection, limit: int = 5) -> list[Line]:
         order by 2 desc, 1 limit %s""",
         [list(SCHEMAS), limit],
     ).fetchall()
-    listed = ", ".join(f"{name} {size / 1e6:.1f} MB ({f'~{count:,} rows' if count >= 0 else 'not analyzed yet'})"
-                       for name, size, count in rows)
+    listed = ", ".join(
+        f"{name} {size / 1e6:.1f} MB ({f'~{count:,} rows' if count >= 0 else 'not analyzed yet'})"
+        for name, size, count in rows
+    )
     return [Line("info", f"largest tables: {listed}")]
 
 
@@ -400,13 +491,23 @@ def examine(url: str, migrations_dir: Path) -> list[Line]:
         else:
             lines += _migrations(states)
             lines += _drift(url, migrations_dir, states)
-        for check in (_row_security, _public_grants, _roles, _role_graph, _app_login_settings, _database_connect,
-                      _definer_functions,
-                      _free_text_statistics,
-                      _foreign_key_indexes, _index_usage, _largest_tables):
+        for check in (
+            _row_security,
+            _public_grants,
+            _roles,
+            _role_graph,
+            _app_login_settings,
+            _database_connect,
+            _definer_functions,
+            _free_text_statistics,
+            _foreign_key_indexes,
+            _index_usage,
+            _largest_tables,
+        ):
             try:
                 lines += check(conn)
             except psycopg.Error as exc:
-                lines.append(Line("warn", f"{check.__name__.strip('_').replace('_', ' ')}: could not check: "
-                                          f"{one_line(exc)}"))
+                lines.append(
+                    Line("warn", f"{check.__name__.strip('_').replace('_', ' ')}: could not check: {one_line(exc)}")
+                )
     return lines

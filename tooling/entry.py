@@ -14,7 +14,10 @@ def main() -> int:
     try:
         from tooling.cli import main as run
     except ImportError as exc:
-        print(f"tododb: the operational tool needs the `tool` extra ({exc.name} is missing) and a checkout of the "
-              "repository: run `make migrate` there; a backend needs only `import tododb`", file=sys.stderr)
+        print(
+            f"tododb: the operational tool needs the `tool` extra ({exc.name} is missing) and a checkout of the "
+            "repository: run `make migrate` there; a backend needs only `import tododb`",
+            file=sys.stderr,
+        )
         return 1
     return run()

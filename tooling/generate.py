@@ -71,17 +71,17 @@ def _tag_count(ui: str) -> str:
 
 USERS_SQL = f"""
 insert into app.users (id, email, name, password_hash, created_at)
-select {_id('user', 'i')}, 'user' || i || '@{EMAIL_DOMAIN}', 'Bulk user ' || i, %(password_hash)s,
-       %(anchor)s::timestamptz - interval '1 day' * %(history_days)s * {uniform('i + 9000000000', 1)}
+select {_id("user", "i")}, 'user' || i || '@{EMAIL_DOMAIN}', 'Bulk user ' || i, %(password_hash)s,
+       %(anchor)s::timestamptz - interval '1 day' * %(history_days)s * {uniform("i + 9000000000", 1)}
 from generate_series(0, %(users)s - 1) as i
 """
 
 TAGS_SQL = f"""
 insert into app.tags (id, user_id, name, created_at)
-select {_id('tag', 'i', 'k')}, {_id('user', 'i')}, 'tag ' || k,
+select {_id("tag", "i", "k")}, {_id("user", "i")}, 'tag ' || k,
        %(anchor)s::timestamptz - interval '1 day' * %(history_days)s
 from generate_series(0, %(users)s - 1) as i
-cross join lateral generate_series(0, ({_tag_count('i')}) - 1) as k
+cross join lateral generate_series(0, ({_tag_count("i")}) - 1) as k
 """
 
 # Where the tasks go, as temporary tables the task batches read. bulk_shared / bulk_personal: the projects
@@ -98,24 +98,24 @@ cross join lateral generate_series(0, ({_tag_count('i')}) - 1) as k
 PROJECTS_SQL = [
     f"""
 create temporary table bulk_personal on commit preserve rows as
-select p as j, {_id('project', "'personal'", 'p')} as project_id, o.ui as owner_ui
+select p as j, {_id("project", "'personal'", "p")} as project_id, o.ui as owner_ui
 from generate_series(0, %(personal)s - 1) as p
-cross join lateral (select floor(%(window_users)s * {uniform('p + 8000000000', 50)})::bigint as ui) as o
+cross join lateral (select floor(%(window_users)s * {uniform("p + 8000000000", 50)})::bigint as ui) as o
 """,
     f"""
 create temporary table bulk_shared on commit preserve rows as
-select j, {_id('project', "'shared'", 'j')} as project_id, o.ui as owner_ui, e.extras, e.extras + m.window_size as w
+select j, {_id("project", "'shared'", "j")} as project_id, o.ui as owner_ui, e.extras, e.extras + m.window_size as w
 from generate_series(0, %(shared)s - 1) as j
 cross join lateral (
   select case when j %% %(stride)s = 0 and j / %(stride)s < %(many_projects)s - 1 then %(many_users)s else 0 end
          as extras
 ) as e
-cross join lateral (select floor(%(window_users)s * {uniform('j + 8100000000', 40)})::bigint as ui) as o
+cross join lateral (select floor(%(window_users)s * {uniform("j + 8100000000", 40)})::bigint as ui) as o
 cross join lateral (
   select least(
            greatest(
              %(members_min)s + floor((%(members_max)s - %(members_min)s + 1)
-                                     * power({uniform('j + 8200000000', 41)}, %(members_skew)s))::bigint,
+                                     * power({uniform("j + 8200000000", 41)}, %(members_skew)s))::bigint,
              e.extras + %(members_min)s
            ),
            %(members_max)s
@@ -130,7 +130,7 @@ select s.j, k.k, s.project_id,
             else %(window_users)s + (k.k - (s.w - s.extras)) end as ui,
        case when k.k = 0 then 'owner'
             when k.k >= s.w - s.extras then 'editor'
-            when {uniform('s.j * 64 + k.k + 8300000000', 42)} < %(viewer_share)s then 'viewer'
+            when {uniform("s.j * 64 + k.k + 8300000000", 42)} < %(viewer_share)s then 'viewer'
             else 'editor' end as role
 from bulk_shared as s
 cross join lateral generate_series(0, s.w - 1) as k (k)
@@ -138,21 +138,21 @@ cross join lateral generate_series(0, s.w - 1) as k (k)
     f"""
 create temporary table bulk_places on commit preserve rows as
 with counted as (
-  select 'inbox' as place, i as j, {_id('user', 'i')} as project_id, i as owner_ui,
+  select 'inbox' as place, i as j, {_id("user", "i")} as project_id, i as owner_ui,
          case when i < %(heavy_users)s then %(heavy_tasks)s
-              else {_cumulative('%(inbox_tasks)s', 'i - %(heavy_users)s + 1', '%(light_users)s', '%(light_skew)s')}
-                   - {_cumulative('%(inbox_tasks)s', 'i - %(heavy_users)s', '%(light_users)s', '%(light_skew)s')}
+              else {_cumulative("%(inbox_tasks)s", "i - %(heavy_users)s + 1", "%(light_users)s", "%(light_skew)s")}
+                   - {_cumulative("%(inbox_tasks)s", "i - %(heavy_users)s", "%(light_users)s", "%(light_skew)s")}
          end as tasks
   from generate_series(0, %(users)s - 1) as i
   union all
   select 'personal', j, project_id, owner_ui,
-         {_cumulative('%(personal_tasks)s', 'j + 1', '%(personal)s', '%(project_skew)s')}
-         - {_cumulative('%(personal_tasks)s', 'j', '%(personal)s', '%(project_skew)s')}
+         {_cumulative("%(personal_tasks)s", "j + 1", "%(personal)s", "%(project_skew)s")}
+         - {_cumulative("%(personal_tasks)s", "j", "%(personal)s", "%(project_skew)s")}
   from bulk_personal
   union all
   select 'shared', j, project_id, owner_ui,
-         {_cumulative('%(shared_tasks)s', 'j + 1', '%(shared)s', '%(project_skew)s')}
-         - {_cumulative('%(shared_tasks)s', 'j', '%(shared)s', '%(project_skew)s')}
+         {_cumulative("%(shared_tasks)s", "j + 1", "%(shared)s", "%(project_skew)s")}
+         - {_cumulative("%(shared_tasks)s", "j", "%(shared)s", "%(project_skew)s")}
   from bulk_shared
 )
 select place, j, project_id, owner_ui, tasks, sum(tasks) over (order by project_id) - tasks as first_task
@@ -165,18 +165,18 @@ where tasks > 0
     "analyze bulk_shared, bulk_personal, bulk_members, bulk_places",
     f"""
 insert into app.projects (id, owner_id, name, created_at)
-select project_id, {_id('user', 'owner_ui')}, 'Project ' || j,
+select project_id, {_id("user", "owner_ui")}, 'Project ' || j,
        %(anchor)s::timestamptz - interval '1 day' * %(history_days)s
 from bulk_personal
 union all
-select project_id, {_id('user', 'owner_ui')}, 'Shared project ' || j,
+select project_id, {_id("user", "owner_ui")}, 'Shared project ' || j,
        %(anchor)s::timestamptz - interval '1 day' * %(history_days)s
 from bulk_shared
 """,
     # The owner rows came with the projects (their trigger); the other members join now.
     f"""
 insert into app.project_members (project_id, user_id, role, created_at)
-select project_id, {_id('user', 'ui')}, role, %(anchor)s::timestamptz - interval '1 day' * %(history_days)s
+select project_id, {_id("user", "ui")}, role, %(anchor)s::timestamptz - interval '1 day' * %(history_days)s
 from bulk_members
 where k > 0
 """,
@@ -187,8 +187,8 @@ where k > 0
 TASKS_SQL = f"""
 with gen as materialized (
   select g, pl.place, pl.j, pl.project_id, pl.owner_ui,
-         %(anchor)s::timestamptz - interval '1 day' * %(history_days)s * {uniform('g', 5)} as created,
-         {uniform('g', 3)} as r_status
+         %(anchor)s::timestamptz - interval '1 day' * %(history_days)s * {uniform("g", 5)} as created,
+         {uniform("g", 3)} as r_status
   from bulk_places as pl
   cross join lateral generate_series(greatest(pl.first_task, %(lo)s::bigint),
                                      least(pl.first_task + pl.tasks, %(hi)s::bigint) - 1) as g
@@ -196,12 +196,12 @@ with gen as materialized (
     and pl.first_task + pl.tasks > %(lo)s::bigint
 ),
 placed as materialized (
-  select gen.g, gen.created, gen.r_status, c.ui, gen.project_id, {_id('user', 'am.ui')} as assignee_id
+  select gen.g, gen.created, gen.r_status, c.ui, gen.project_id, {_id("user", "am.ui")} as assignee_id
   from gen
   left join bulk_shared as s on gen.place = 'shared' and s.j = gen.j
-  left join bulk_members as cm on cm.j = s.j and cm.k = floor(s.w * {uniform('gen.g', 32)})::bigint
+  left join bulk_members as cm on cm.j = s.j and cm.k = floor(s.w * {uniform("gen.g", 32)})::bigint
   left join bulk_members as am
-    on am.j = s.j and {uniform('gen.g', 33)} < %(assigned)s and am.k = floor(s.w * {uniform('gen.g', 34)})::bigint
+    on am.j = s.j and {uniform("gen.g", 33)} < %(assigned)s and am.k = floor(s.w * {uniform("gen.g", 34)})::bigint
   cross join lateral (
     select case when gen.place <> 'shared' then gen.owner_ui when cm.role = 'viewer' then s.owner_ui else cm.ui end
            as ui
@@ -210,34 +210,34 @@ placed as materialized (
 inserted as (
   insert into app.tasks (id, user_id, project_id, assignee_id, title, description, status, priority, due_at,
                          completed_at, estimated_hours, deleted_at, created_at)
-  select {_id('task', 'g')}, {_id('user', 'ui')}, project_id, assignee_id, 'Task ' || g,
-         case when {uniform('g', 10)} < %(with_description)s then 'Notes for task ' || g end,
+  select {_id("task", "g")}, {_id("user", "ui")}, project_id, assignee_id, 'Task ' || g,
+         case when {uniform("g", 10)} < %(with_description)s then 'Notes for task ' || g end,
          case when r_status < %(completed)s then 'completed'
               when r_status < %(completed)s + %(pending)s then 'pending'
               else 'in_progress' end,
-         case when {uniform('g', 4)} < 0.25 then 'low' when {uniform('g', 4)} < 0.8 then 'medium' else 'high' end,
-         case when {uniform('g', 6)} < %(with_due_date)s
-              then %(anchor)s::timestamptz + interval '1 day' * (90 * {uniform('g', 7)} - 45) end,
+         case when {uniform("g", 4)} < 0.25 then 'low' when {uniform("g", 4)} < 0.8 then 'medium' else 'high' end,
+         case when {uniform("g", 6)} < %(with_due_date)s
+              then %(anchor)s::timestamptz + interval '1 day' * (90 * {uniform("g", 7)} - 45) end,
          case when r_status < %(completed)s
-              then created + (%(anchor)s::timestamptz - created) * {uniform('g', 8)} end,
-         case when {uniform('g', 9)} < %(with_estimate)s
-              then round((0.25 + 16 * {uniform('g', 11)})::numeric, 2) end,
-         case when {uniform('g', 12)} < %(soft_deleted)s
-              then created + (%(anchor)s::timestamptz - created) * {uniform('g', 13)} end,
+              then created + (%(anchor)s::timestamptz - created) * {uniform("g", 8)} end,
+         case when {uniform("g", 9)} < %(with_estimate)s
+              then round((0.25 + 16 * {uniform("g", 11)})::numeric, 2) end,
+         case when {uniform("g", 12)} < %(soft_deleted)s
+              then created + (%(anchor)s::timestamptz - created) * {uniform("g", 13)} end,
          created
   from placed
   returning 1
 )
 insert into app.task_tags (user_id, task_id, tag_id, created_at)
-select {_id('user', 'ui')}, {_id('task', 'g')}, {_id('tag', 'ui', 'k')},
-       created + (%(anchor)s::timestamptz - created) * {uniform('g', 16)}
+select {_id("user", "ui")}, {_id("task", "g")}, {_id("tag", "ui", "k")},
+       created + (%(anchor)s::timestamptz - created) * {uniform("g", 16)}
 from placed
-cross join lateral (select {_tag_count('ui')} as tag_count) as n
+cross join lateral (select {_tag_count("ui")} as tag_count) as n
 cross join lateral (
-  select floor(tag_count * {uniform('g', 15)})::int as k where {uniform('g', 14)} < %(tagged)s
+  select floor(tag_count * {uniform("g", 15)})::int as k where {uniform("g", 14)} < %(tagged)s
   union all
-  select (floor(tag_count * {uniform('g', 15)})::int + 1) %% tag_count
-  where {uniform('g', 14)} < %(second_tag)s and tag_count > 1
+  select (floor(tag_count * {uniform("g", 15)})::int + 1) %% tag_count
+  where {uniform("g", 14)} < %(second_tag)s and tag_count > 1
 ) as links
 """
 
@@ -284,32 +284,35 @@ def _parameters(users: int, tasks: int, seed: int, settings_file: Path) -> dict[
     personal_tasks = round(rest * t["in_personal"]) if personal else 0
     # Integers go to the server as bigint: psycopg would send small ones as
     # smallint, and products such as heavy_users * heavy_tasks would overflow.
-    return {key: Int8(value) if isinstance(value, int) and not isinstance(value, bool) else value for key, value in {
-        "seed": seed,
-        "users": users,
-        "heavy_users": heavy_users,
-        "light_users": max(users - heavy_users, 1),
-        "heavy_tasks": heavy_tasks,
-        "light_skew": u["light_skew"],
-        "heavy_tags": u["heavy_tags"],
-        "light_tags_max": u["light_tags_max"],
-        "password_hash": PASSWORD_HASH,
-        "personal": personal,
-        "shared": shared,
-        "stride": stride,
-        "many_users": many_users,
-        "many_projects": pr["many_projects"],
-        "window_users": users - many_users,
-        "members_min": pr["members_min"],
-        "members_max": pr["members_max"],
-        "members_skew": pr["members_skew"],
-        "viewer_share": pr["viewer_share"],
-        "inbox_tasks": rest - shared_tasks - personal_tasks,
-        "personal_tasks": personal_tasks,
-        "shared_tasks": shared_tasks,
-        **{key: t[key] for key in t},
-        **{key: links[key] for key in links},
-    }.items()}
+    return {
+        key: Int8(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        for key, value in {
+            "seed": seed,
+            "users": users,
+            "heavy_users": heavy_users,
+            "light_users": max(users - heavy_users, 1),
+            "heavy_tasks": heavy_tasks,
+            "light_skew": u["light_skew"],
+            "heavy_tags": u["heavy_tags"],
+            "light_tags_max": u["light_tags_max"],
+            "password_hash": PASSWORD_HASH,
+            "personal": personal,
+            "shared": shared,
+            "stride": stride,
+            "many_users": many_users,
+            "many_projects": pr["many_projects"],
+            "window_users": users - many_users,
+            "members_min": pr["members_min"],
+            "members_max": pr["members_max"],
+            "members_skew": pr["members_skew"],
+            "viewer_share": pr["viewer_share"],
+            "inbox_tasks": rest - shared_tasks - personal_tasks,
+            "personal_tasks": personal_tasks,
+            "shared_tasks": shared_tasks,
+            **{key: t[key] for key in t},
+            **{key: links[key] for key in links},
+        }.items()
+    }
 
 
 def load(
@@ -325,7 +328,9 @@ def load(
     params = _parameters(users, tasks, seed, settings_file)
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
-        if conn.execute("select exists (select from app.users where email like %s)", [f"%@{EMAIL_DOMAIN}"]).fetchone()[0]:
+        if conn.execute("select exists (select from app.users where email like %s)", [f"%@{EMAIL_DOMAIN}"]).fetchone()[
+            0
+        ]:
             raise ToolError("this database already holds generated data; load into a fresh one")
         params["anchor"] = conn.execute("select date_trunc('day', now())").fetchone()[0]
         with conn.transaction():

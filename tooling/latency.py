@@ -57,9 +57,12 @@ def _before(pool, user_id: str) -> Callable[[], object]:
             conn.execute("")  # the per-borrow liveness check
             with conn.transaction():
                 conn.execute("set local role todo_app")
-                conn.execute("select set_config('app.user_id', %s, true), set_config('statement_timeout', '30s', true)",
-                             [user_id])
+                conn.execute(
+                    "select set_config('app.user_id', %s, true), set_config('statement_timeout', '30s', true)",
+                    [user_id],
+                )
                 return list(QUERIES.open_tasks_by_due_date(conn, **PAGE))
+
     return run
 
 
@@ -72,8 +75,11 @@ def measure(admin_url: str, user_id: uuid.UUID | str, rtt_ms: float = 1.0, runs:
     name, password = f"tododb_latency_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
     user = str(user_id)
     with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("create role {} login password {} in role todo_app").format(
-            sql.Identifier(name), sql.Literal(password)))
+        admin.execute(
+            sql.SQL("create role {} login password {} in role todo_app").format(
+                sql.Identifier(name), sql.Literal(password)
+            )
+        )
         try:
             as_url = login_url(admin_url, name, password)
             figures = []
@@ -112,7 +118,12 @@ def _as_user_page(pool, user: str) -> list:
 
 
 def table(figures: list[Figure], rtt_ms: float) -> str:
-    lines = [f"End-to-end page read (first page of open tasks) over a simulated {rtt_ms:g} ms round trip, "
-             "client wall time in ms:", "", "| way | round trips | p50 | p95 |", "| --- | ---: | ---: | ---: |"]
+    lines = [
+        f"End-to-end page read (first page of open tasks) over a simulated {rtt_ms:g} ms round trip, "
+        "client wall time in ms:",
+        "",
+        "| way | round trips | p50 | p95 |",
+        "| --- | ---: | ---: | ---: |",
+    ]
     lines += [f"| {f.label} | {f.round_trips} | {f.p50_ms:.2f} | {f.p95_ms:.2f} |" for f in figures]
     return "\n".join(lines)

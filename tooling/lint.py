@@ -1,5 +1,6 @@
-"""`make lint`: sqlfluff on migrations/ and queries/, squawk on every migration, and no migration left
-with a scaffold's `TODO` line (`make migration` writes them for the author to replace).
+"""`make lint`: sqlfluff on migrations/ and queries/, squawk on every migration, no migration left with a
+scaffold's `TODO` line (`make migration` writes them for the author to replace), and ruff on the Python
+(its lint rules and its format check, settings in pyproject.toml).
 
 squawk is told that yoyo wraps each migration in a transaction
 (`assume_in_transaction` in .squawk.toml) except the files marked
@@ -56,6 +57,8 @@ def main() -> int:
     runs = [
         [str(bin_dir / "sqlfluff"), "lint", "migrations", "queries"],
         [str(bin_dir / "squawk"), *map(str, transactional)],
+        [str(bin_dir / "ruff"), "check", "--quiet", "."],
+        [str(bin_dir / "ruff"), "format", "--check", "--quiet", "."],
     ]
     if non_transactional:
         runs.append([str(bin_dir / "squawk"), "--no-assume-in-transaction", *map(str, non_transactional)])

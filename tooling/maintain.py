@@ -52,11 +52,15 @@ class Outcome:
 
     def summary(self) -> str:
         verb, counted = JOBS[self.job][1], JOBS[self.job][2]
-        line = (f"{verb} {self.tasks:,} {counted} {self.cutoff:%Y-%m-%d %H:%M:%S %Z} in {self.batches} "
-                f"batch(es), {self.seconds:.1f} s")
+        line = (
+            f"{verb} {self.tasks:,} {counted} {self.cutoff:%Y-%m-%d %H:%M:%S %Z} in {self.batches} "
+            f"batch(es), {self.seconds:.1f} s"
+        )
         if self.skipped:
-            line += (f"; {self.skipped:,} left behind, held locked by another session or due since the run began"
-                     " (the next run takes them; if they stay, look for a session idle in transaction)")
+            line += (
+                f"; {self.skipped:,} left behind, held locked by another session or due since the run began"
+                " (the next run takes them; if they stay, look for a session idle in transaction)"
+            )
         return line
 
 

@@ -105,8 +105,13 @@ def _ensure_lock_table(conn: psycopg.Connection) -> None:
                     [LOCK_TABLE],
                 ).fetchall()
                 for (grantee,) in grantees:
-                    role = sql.SQL("public") if grantee == 0 else sql.Identifier(
-                        conn.execute("select rolname from pg_roles where oid = %s", [grantee]).fetchone()[0])
+                    role = (
+                        sql.SQL("public")
+                        if grantee == 0
+                        else sql.Identifier(
+                            conn.execute("select rolname from pg_roles where oid = %s", [grantee]).fetchone()[0]
+                        )
+                    )
                     conn.execute(sql.SQL("revoke all on table {} from {}").format(sql.Identifier(LOCK_TABLE), role))
         except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable, psycopg.errors.DuplicateObject):
             pass  # a concurrent first run created it (which error says so depends on where they collided)
@@ -180,8 +185,11 @@ def take_lock(conninfo: str, wait_seconds: float) -> psycopg.Connection:
         except psycopg.errors.LockNotAvailable:
             conn.rollback()
         who = _lock_holder(conn)
-        print(f"another migration run holds the lock ({who}); waiting up to {wait_seconds:g} s",
-              file=sys.stderr, flush=True)
+        print(
+            f"another migration run holds the lock ({who}); waiting up to {wait_seconds:g} s",
+            file=sys.stderr,
+            flush=True,
+        )
         conn.execute("select set_config('lock_timeout', %s, true)", [f"{max(1, int(wait_seconds * 1000))}ms"])
         conn.execute("set local statement_timeout = 0")  # lock_timeout alone decides how long the wait is
         try:
@@ -439,9 +447,7 @@ def states(url: str, migrations_dir: Path) -> list[MigrationState]:
             applied_hashes = {h for h, _, _ in records}
             checksums.verify(backend, [m for m in migrations if m.hash in applied_hashes], adopt=False)
     applied = {h: (mid, when) for h, mid, when in records}
-    result = [
-        MigrationState(m.id, applied.get(m.hash, (None, None))[1], _description(m), True) for m in migrations
-    ]
+    result = [MigrationState(m.id, applied.get(m.hash, (None, None))[1], _description(m), True) for m in migrations]
     known = {m.hash for m in migrations}
     result += [MigrationState(mid, when, "", False) for h, mid, when in records if h not in known]
     return result

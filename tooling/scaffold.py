@@ -66,8 +66,9 @@ class Scaffold:
 
 def latest(folder: Path) -> tuple[int, str]:
     """The highest migration number in ``folder`` and the id of the last migration in name order."""
-    numbered = sorted(p for p in folder.glob("*.sql") if not p.name.endswith(".rollback.sql")
-                      and NUMBERED.match(p.name))
+    numbered = sorted(
+        p for p in folder.glob("*.sql") if not p.name.endswith(".rollback.sql") and NUMBERED.match(p.name)
+    )
     if not numbered:
         raise ToolError(f"no numbered migration in {folder}: nothing to depend on")
     number = max(int(NUMBERED.match(p.name).group(1)) for p in numbered)
@@ -77,8 +78,9 @@ def latest(folder: Path) -> tuple[int, str]:
 def new_migration(folder: Path, name: str, kind: str = "plain") -> Scaffold:
     """Write NNNN_<name>.sql and its rollback in ``folder``; refuse a bad name or kind, or an existing name."""
     if not NAME.match(name or ""):
-        raise ToolError(f"NAME={name!r}: give verb_object in lower case, words joined by underscores "
-                        "(e.g. NAME=add_task_color)")
+        raise ToolError(
+            f"NAME={name!r}: give verb_object in lower case, words joined by underscores (e.g. NAME=add_task_color)"
+        )
     if kind not in KINDS:
         raise ToolError(f"KIND={kind!r}: one of {', '.join(KINDS)}")
     taken = [p.name for p in folder.glob(f"*_{name}.sql")]
@@ -87,8 +89,9 @@ def new_migration(folder: Path, name: str, kind: str = "plain") -> Scaffold:
     number, depends = latest(folder)
     migration_id = f"{number + 1:04d}_{name}"
     forward, rollback = folder / f"{migration_id}.sql", folder / f"{migration_id}.rollback.sql"
-    forward_text, rollback_text = ((_PLAIN, _PLAIN_ROLLBACK) if kind == "plain"
-                                   else (_CONCURRENT_INDEX, _CONCURRENT_INDEX_ROLLBACK))
+    forward_text, rollback_text = (
+        (_PLAIN, _PLAIN_ROLLBACK) if kind == "plain" else (_CONCURRENT_INDEX, _CONCURRENT_INDEX_ROLLBACK)
+    )
     forward.write_text(forward_text.format(depends=depends, id=migration_id))
     rollback.write_text(rollback_text.format(depends=depends, id=migration_id))
     return Scaffold(forward, rollback, depends)

@@ -22,17 +22,17 @@ import tomllib
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
-from tooling.config import ROOT
-from tooling.errors import ToolError, one_line
 from tododb.pool import act_as
 from tododb.queries import QUERIES
+from tooling.config import ROOT
+from tooling.errors import ToolError, one_line
 
 SEEDS_FILE = ROOT / "seeds" / "development.toml"
 
@@ -66,8 +66,9 @@ def _tags_of(conn: psycopg.Connection) -> dict[str, uuid.UUID]:
     return {name: tag_id for tag_id, name, _ in QUERIES.list_tags(conn)}
 
 
-def _finish_task(conn: psycopg.Connection, task_id: uuid.UUID, task: dict, tags: dict[str, uuid.UUID],
-                 whose: str) -> None:
+def _finish_task(
+    conn: psycopg.Connection, task_id: uuid.UUID, task: dict, tags: dict[str, uuid.UUID], whose: str
+) -> None:
     """Status, tags and the bin: the same named queries for a task in an inbox or in a project."""
     if task.get("status", "pending") != "pending":
         QUERIES.set_task_status(conn, task_id=task_id, status=task["status"])
@@ -130,13 +131,25 @@ def _seed_project(conn: psycopg.Connection, role: str, project: dict, today: dat
             raise ToolError(f"seed project {project['name']!r} names {email}, who is not a seeded user")
     owner = ids[project["owner"]]
     act_as(conn, role, owner)
-    if conn.execute("select from app.projects where owner_id = %s and name = %s and not is_inbox",
-                    [owner, project["name"]]).fetchone() is not None:
+    if (
+        conn.execute(
+            "select from app.projects where owner_id = %s and name = %s and not is_inbox", [owner, project["name"]]
+        ).fetchone()
+        is not None
+    ):
         return False
     project_id = _first_value(conn, "create_project", name=project["name"])
     invitations = [
-        (member["email"], _first_value(conn, "invite_to_project", project_id=project_id, email=member["email"],
-                                       role=member.get("role", "editor")))
+        (
+            member["email"],
+            _first_value(
+                conn,
+                "invite_to_project",
+                project_id=project_id,
+                email=member["email"],
+                role=member.get("role", "editor"),
+            ),
+        )
         for member in project.get("members", [])
     ]
     for email, invitation in invitations:
@@ -146,9 +159,16 @@ def _seed_project(conn: psycopg.Connection, role: str, project: dict, today: dat
         creator = task.get("by", project["owner"])
         act_as(conn, role, ids[creator])
         task_id = _first_value(
-            conn, "create_task_in_project", project_id=project_id, assignee_id=ids.get(task.get("assignee")),
-            title=task["title"], description=task.get("description"), priority=task.get("priority"),
-            due_at=_due(task, today), estimated_hours=_hours(task))
+            conn,
+            "create_task_in_project",
+            project_id=project_id,
+            assignee_id=ids.get(task.get("assignee")),
+            title=task["title"],
+            description=task.get("description"),
+            priority=task.get("priority"),
+            due_at=_due(task, today),
+            estimated_hours=_hours(task),
+        )
         _finish_task(conn, task_id, task, _tags_of(conn), f"{creator}'s")
     return True
 
@@ -177,7 +197,7 @@ def _may_act_as(conn: psycopg.Connection, role: str) -> Iterator[None]:
 def seed(url: str, path: Path = SEEDS_FILE, role: str = "todo_app", echo: Callable[[str], object] = print) -> list[str]:
     """Load the development data; return what was created this time (users' emails, then project names)."""
     data = _load(path)
-    today = datetime.now(timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
+    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     created = []
     ids = {}
     with psycopg.connect(url) as conn:
@@ -199,11 +219,15 @@ def seed(url: str, path: Path = SEEDS_FILE, role: str = "todo_app", echo: Callab
                 new = _seed_project(conn, role, project, today)
             if new:
                 created.append(project["name"])
-                echo(f"seeded   project {project['name']!r} (owner {project['owner']}; {members}; "
-                     f"{len(project.get('tasks', []))} tasks)")
+                echo(
+                    f"seeded   project {project['name']!r} (owner {project['owner']}; {members}; "
+                    f"{len(project.get('tasks', []))} tasks)"
+                )
             else:
                 echo(f"exists   project {project['name']!r} of {project['owner']} (left as it is)")
     if ids:
-        echo("act as one of them in `make psql`: begin; set local role todo_app; "
-             "select set_config('app.user_id', '<id>', true);")
+        echo(
+            "act as one of them in `make psql`: begin; set local role todo_app; "
+            "select set_config('app.user_id', '<id>', true);"
+        )
     return created

@@ -52,9 +52,16 @@ def generate(settings: Settings) -> dict[Path, str]:
     with scratch_database(admin, f"tododb_schema_{os.getpid()}") as url:
         migrate.apply_pending(url, settings.migrations_dir, echo=lambda *_: None)
         dumped = subprocess.run(
-            [str(server.binaries_dir() / "pg_dump"), "--schema-only", "--no-owner", "--schema=app",
-             "--schema=app_private", url],
-            capture_output=True, text=True,
+            [
+                str(server.binaries_dir() / "pg_dump"),
+                "--schema-only",
+                "--no-owner",
+                "--schema=app",
+                "--schema=app_private",
+                url,
+            ],
+            capture_output=True,
+            text=True,
         )
         with psycopg.connect(url) as conn:
             readme = dictionary.render(conn)

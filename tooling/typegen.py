@@ -71,21 +71,33 @@ TYPED = ROOT / "tododb" / "typed.py"
 # PostgreSQL built-in types (pg_catalog) → the Python type psycopg loads them as, by default.
 _BUILTIN: dict[str, str] = {
     "bool": "bool",
-    "int2": "int", "int4": "int", "int8": "int", "oid": "int",
-    "float4": "float", "float8": "float",
+    "int2": "int",
+    "int4": "int",
+    "int8": "int",
+    "oid": "int",
+    "float4": "float",
+    "float8": "float",
     "numeric": "decimal.Decimal",
-    "text": "str", "varchar": "str", "bpchar": "str", "name": "str", "char": "str",
+    "text": "str",
+    "varchar": "str",
+    "bpchar": "str",
+    "name": "str",
+    "char": "str",
     "uuid": "uuid.UUID",
-    "timestamptz": "datetime.datetime", "timestamp": "datetime.datetime",
-    "date": "datetime.date", "time": "datetime.time", "interval": "datetime.timedelta",
+    "timestamptz": "datetime.datetime",
+    "timestamp": "datetime.datetime",
+    "date": "datetime.date",
+    "time": "datetime.time",
+    "interval": "datetime.timedelta",
     "bytea": "bytes",
-    "json": "Any", "jsonb": "Any",
+    "json": "Any",
+    "jsonb": "Any",
     "void": "None",
 }
 # What a parameter of that type also accepts: values psycopg sends that the server converts, and checks.
 _PARAMETER_ALSO: dict[str, str] = {
-    "uuid.UUID": "str",            # an id taken from a URL
-    "datetime.datetime": "str",    # 'infinity' / '-infinity': the keyset cursors' sentinels
+    "uuid.UUID": "str",  # an id taken from a URL
+    "datetime.datetime": "str",  # 'infinity' / '-infinity': the keyset cursors' sentinels
     "decimal.Decimal": "int",
 }
 # Extension types psycopg loads as text (it has no loader for them).
@@ -105,7 +117,7 @@ Literals = dict[str, tuple[str, str, tuple[str, ...]]]  # alias → (the type's 
 @dataclass(frozen=True)
 class Column:
     name: str
-    annotation: str       # the Python type, without "| None"
+    annotation: str  # the Python type, without "| None"
     nullable: bool
 
     @property
@@ -116,17 +128,17 @@ class Column:
 @dataclass(frozen=True)
 class Parameter:
     name: str
-    annotation: str       # what a caller may pass, "| None" included
+    annotation: str  # what a caller may pass, "| None" included
 
 
 @dataclass(frozen=True)
 class Described:
     name: str
-    operation: str        # aiosql's SQLOperationType name
+    operation: str  # aiosql's SQLOperationType name
     doc: str
     parameters: tuple[Parameter, ...]
     columns: tuple[Column, ...]
-    one_row: bool         # the plan returns exactly one row, always
+    one_row: bool  # the plan returns exactly one row, always
 
     @property
     def shape(self) -> tuple[tuple[str, str], ...]:
@@ -152,7 +164,9 @@ class _Types:
             select t.typname, n.nspname, t.typtype, t.typbasetype, t.typelem, t.typcategory,
                    pg_catalog.format_type(t.oid, null)
             from pg_catalog.pg_type as t join pg_catalog.pg_namespace as n on n.oid = t.typnamespace
-            where t.oid = %s""", [oid]).fetchone()
+            where t.oid = %s""",
+            [oid],
+        ).fetchone()
         if row is None:
             raise ToolError(f"{where}: the server reports type oid {oid}, which pg_type does not know")
         name, schema, kind, base, element, category, shown = row
@@ -161,8 +175,12 @@ class _Types:
             values = self._domain_values(oid) if python == "str" else None
             return self._literal(schema, name, values, f"domain {shown}") if values else python
         if kind == "e":
-            labels = tuple(label for (label,) in self.conn.execute(
-                "select enumlabel from pg_catalog.pg_enum where enumtypid = %s order by enumsortorder", [oid]))
+            labels = tuple(
+                label
+                for (label,) in self.conn.execute(
+                    "select enumlabel from pg_catalog.pg_enum where enumtypid = %s order by enumsortorder", [oid]
+                )
+            )
             return self._literal(schema, name, labels, f"enum {shown}")
         if category == "A" and element and element < 16384:  # arrays of built-in types load as lists
             return f"list[{self.python(element, where)} | None]"
@@ -175,8 +193,10 @@ class _Types:
     def _domain_values(self, oid: int) -> tuple[str, ...] | None:
         """The values a text domain allows, when one of its CHECKs is exactly ``value in ('a', 'b', …)``."""
         for (definition,) in self.conn.execute(
-                "select pg_catalog.pg_get_constraintdef(oid) from pg_catalog.pg_constraint "
-                "where contypid = %s and contype = 'c' order by conname", [oid]):
+            "select pg_catalog.pg_get_constraintdef(oid) from pg_catalog.pg_constraint "
+            "where contypid = %s and contype = 'c' order by conname",
+            [oid],
+        ):
             match = _ANY_OF.fullmatch(definition)
             if match:
                 return tuple(value.replace("''", "'") for value in _ITEM.findall(match.group(1)))
@@ -268,18 +288,18 @@ def set_operation_branches(sql: str) -> list[str]:
         if word:
             skip_to = word.end()
             if word.group(0).lower() in ("union", "intersect", "except"):
-                after = re.match(r"\s+(all|distinct)\b", sql[word.end():], re.IGNORECASE)
+                after = re.match(r"\s+(all|distinct)\b", sql[word.end() :], re.IGNORECASE)
                 cuts.append((i, word.end() + (after.end() if after else 0)))
     if not cuts:
         return [sql]
     starts = [0] + [end for _, end in cuts]
     ends = [start for start, _ in cuts] + [len(sql)]
     branches = []
-    for a, b in zip(starts, ends):
+    for a, b in zip(starts, ends, strict=True):
         branch = sql[a:b].strip()
         if branch.startswith("("):
             close = next((i for i, depth in _code(branch) if depth == 0 and branch[i] == ")"), None)
-            branch = branch if close is None else branch[:close + 1]
+            branch = branch if close is None else branch[: close + 1]
         branches.append(branch)
     return branches
 
@@ -313,8 +333,7 @@ def _arguments(inner: str) -> list[str]:
     return parts + [inner[start:].strip()]
 
 
-_CONSTANT = re.compile(r"'(?:[^']|'')*'(?:::[\w .\"]+(?:\(\d+(?:,\d+)?\))?)?|-?\d+(?:\.\d+)?|true|false",
-                       re.IGNORECASE)
+_CONSTANT = re.compile(r"'(?:[^']|'')*'(?:::[\w .\"]+(?:\(\d+(?:,\d+)?\))?)?|-?\d+(?:\.\d+)?|true|false", re.IGNORECASE)
 
 
 def expression_not_null(expression: str) -> bool:
@@ -379,16 +398,21 @@ def _describe_statement(conn: psycopg.Connection, sql: str, where: str) -> _Shap
     if explained.status != ExecStatus.TUPLES_OK:
         raise ToolError(f"{where}: cannot explain it: {one_line(explained.get_error_message())}")
     plan = json.loads((explained.get_value(0, 0) or b"[]").decode())[0]["Plan"]
-    outputs = list(plan.get("Output", []))[:len(names)]
+    outputs = list(plan.get("Output", []))[: len(names)]
     # Where a plain column reference may still be NULL: the inner side of an outer join, the rows a grouping set
     # adds (rollup, cube), and the old/new rows of RETURNING (PostgreSQL 18: old.* of an insert is NULL), so
     # below the top only, and at the top whatever does not name the target itself.
     nodes = list(_walk(plan))
-    unproven = any(node.get("Join Type") in ("Left", "Right", "Full") or "Grouping Sets" in node
-                   or (node["Node Type"] == "ModifyTable" and node is not plan) for node in nodes)
+    unproven = any(
+        node.get("Join Type") in ("Left", "Right", "Full")
+        or "Grouping Sets" in node
+        or (node["Node Type"] == "ModifyTable" and node is not plan)
+        for node in nodes
+    )
     target = plan.get("Alias") if plan["Node Type"] == "ModifyTable" else None
     one_row = (plan["Node Type"] == "Aggregate" and plan.get("Strategy") == "Plain" and "Filter" not in plan) or (
-        plan["Node Type"] == "Result" and not plan.get("Plans") and "One-Time Filter" not in plan)
+        plan["Node Type"] == "Result" and not plan.get("Plans") and "One-Time Filter" not in plan
+    )
 
     not_null: list[bool] = []
     for index, (table, column) in enumerate(origins):
@@ -409,7 +433,8 @@ def _describe_statement(conn: psycopg.Connection, sql: str, where: str) -> _Shap
                            and not c.convalidated),
                        a.atttypid
                 from pg_catalog.pg_attribute as a where a.attrelid = %s and a.attnum = %s""",
-                [table, column]).fetchone()
+                [table, column],
+            ).fetchone()
             if attribute is None:
                 raise ToolError(f"{where}: column {names[index]} comes from a column pg_attribute does not know")
             shown = outputs[index] if index < len(outputs) else "?."
@@ -439,7 +464,8 @@ def _view_shape(conn: psycopg.Connection, relation: int, where: str) -> _Shape |
     """The described query of view ``relation``, or None when the relation is no view."""
     row = conn.execute(
         "select c.relkind = 'v', pg_catalog.pg_get_viewdef(c.oid) from pg_catalog.pg_class as c where c.oid = %s",
-        [relation]).fetchone()
+        [relation],
+    ).fetchone()
     if row is None or not row[0]:
         return None
     return _describe_statement(conn, row[1].strip().rstrip(";"), f"{where}, view {relation}")
@@ -467,18 +493,17 @@ def describe(conn: psycopg.Connection, queries: Any, docs: dict[str, str]) -> tu
         sql, order = positional(fn.sql, declared)
         shape = _describe_statement(conn, sql, where)
         parameters: list[Parameter] = []
-        for parameter_name, oid in zip(order, shape.parameter_oids):
+        for parameter_name, oid in zip(order, shape.parameter_oids, strict=True):
             python = registry.python(oid, f"{where}, parameter {parameter_name}")
             accepted = [python] + ([_PARAMETER_ALSO[python]] if python in _PARAMETER_ALSO else [])
             parameters.append(Parameter(parameter_name, " | ".join(accepted + ["None"])))
         columns: list[Column] = []
-        for column_name, oid, not_null in zip(shape.names, shape.type_oids, shape.not_null):
+        for column_name, oid, not_null in zip(shape.names, shape.type_oids, shape.not_null, strict=True):
             if not column_name.isidentifier() or keyword.iskeyword(column_name):
                 raise ToolError(f"{where}: column {column_name!r} is no Python name; give it an alias (as …)")
             if any(c.name == column_name for c in columns):
                 raise ToolError(f"{where}: two columns are called {column_name}; give one an alias (as …)")
-            columns.append(Column(column_name, registry.python(oid, f"{where}, column {column_name}"),
-                                  not not_null))
+            columns.append(Column(column_name, registry.python(oid, f"{where}, column {column_name}"), not not_null))
         if operation in ("SELECT", "SELECT_ONE") and not columns:
             raise ToolError(f"{where}: it returns no columns; use the `!` operator for a statement without rows")
         if operation in ("SELECT_VALUE", "INSERT_RETURNING") and not columns:
@@ -487,17 +512,25 @@ def describe(conn: psycopg.Connection, queries: Any, docs: dict[str, str]) -> tu
             raise ToolError(f"{where}: `$` returns one value, but the query has {len(columns)} columns")
         # In the order aiosql declares them (`-- name: q(a, b)`), which is how a reader of the SQL knows them.
         by_name = {p.name: p for p in parameters}
-        found.append(Described(name, operation, docs.get(name) or " ".join((fn.__doc__ or "").split()),
-                               tuple(by_name[p] for p in declared), tuple(columns), shape.one_row))
+        found.append(
+            Described(
+                name,
+                operation,
+                docs.get(name) or " ".join((fn.__doc__ or "").split()),
+                tuple(by_name[p] for p in declared),
+                tuple(columns),
+                shape.one_row,
+            )
+        )
     return found, registry.literals
 
 
 # --- the generated module -------------------------------------------------------------------------------------
 
-HEADER = '''\
+HEADER = """\
 # Generated by `make types` (tooling/typegen.py) from the named queries in queries/*.sql, as a freshly migrated
 # database describes them. Do not edit: change the SQL or a migration, then run `make types` and commit the result.
-'''
+"""
 
 DOCSTRING = '''\
 """Typed results for the named queries: one function per query, one frozen dataclass per result shape.
@@ -543,8 +576,10 @@ def render(described: Sequence[Described], literals: Literals) -> str:
     classes: dict[tuple[tuple[str, str], ...], str] = {}
     row_name: dict[str, str] = {}
     for query in described:
-        if query.columns and not (query.operation in ("SELECT_VALUE", "INSERT_UPDATE_DELETE")
-                                  or (query.operation == "INSERT_RETURNING" and len(query.columns) == 1)):
+        if query.columns and not (
+            query.operation in ("SELECT_VALUE", "INSERT_UPDATE_DELETE")
+            or (query.operation == "INSERT_RETURNING" and len(query.columns) == 1)
+        ):
             classes.setdefault(query.shape, f"{_pascal(query.name)}Row")
             row_name[query.name] = f"{_pascal(query.name)}Row"
 
@@ -566,8 +601,11 @@ def render(described: Sequence[Described], literals: Literals) -> str:
         body.append(f"class {class_name}:")
         body.append(_docstring(f"A row of {', '.join(names)}.", "    "))
         body += [""] + [f"    {column}: {annotation}" for column, annotation in shape] + ["", ""]
-    aliases = [(row_name[q.name], classes[q.shape]) for q in described
-               if q.name in row_name and row_name[q.name] != classes[q.shape]]
+    aliases = [
+        (row_name[q.name], classes[q.shape])
+        for q in described
+        if q.name in row_name and row_name[q.name] != classes[q.shape]
+    ]
     if aliases:
         body.append("# Queries whose rows have the same shape share its class, under a name of their own.")
         body += [f"{alias}: TypeAlias = {target}" for alias, target in aliases] + ["", ""]
@@ -575,7 +613,7 @@ def render(described: Sequence[Described], literals: Literals) -> str:
     for query in described:
         arguments = ["conn"] + [f"{p.name}={p.name}" for p in query.parameters]
 
-        def call(target: str) -> list[str]:
+        def call(target: str, query: Described = query, arguments: list[str] = arguments) -> list[str]:
             line = f"{target} = QUERIES.{query.name}({', '.join(arguments)})"
             if len(line) <= 116:
                 return [line]
@@ -601,18 +639,28 @@ def render(described: Sequence[Described], literals: Literals) -> str:
         body += [f"    {line}" for line in lines] + ["", ""]
 
     text = "\n".join(body)
-    annotations = " ".join([c.typed for q in described for c in q.columns]
-                           + [p.annotation for q in described for p in q.parameters])
+    annotations = " ".join(
+        [c.typed for q in described for c in q.columns] + [p.annotation for q in described for p in q.parameters]
+    )
     imports = ["from dataclasses import dataclass"] if classes else []
     imports += [f"import {module}" for module in ("datetime", "decimal", "uuid") if f"{module}." in annotations]
     typing_names = ["Any"] if re.search(r"\bAny\b", annotations) else []
     typing_names += ["Literal"] if literals else []
     imports.append(f"from typing import {', '.join(typing_names + ['TypeAlias'])}")
-    preamble = [HEADER + DOCSTRING, *sorted(imports, key=lambda line: line.split()[1]), "", "import psycopg",
-                "from psycopg.rows import TupleRow", "", "from tododb.queries import QUERIES", "",
-                "Connection: TypeAlias = psycopg.Connection[TupleRow]",
-                '"""What every function takes: a connection that returns tuples (as ``as_user`` yields it)."""',
-                "", ""]
+    preamble = [
+        HEADER + DOCSTRING,
+        *sorted(imports, key=lambda line: line.split()[1]),
+        "",
+        "import psycopg",
+        "from psycopg.rows import TupleRow",
+        "",
+        "from tododb.queries import QUERIES",
+        "",
+        "Connection: TypeAlias = psycopg.Connection[TupleRow]",
+        '"""What every function takes: a connection that returns tuples (as ``as_user`` yields it)."""',
+        "",
+        "",
+    ]
     return "\n".join(preamble) + text.rstrip("\n") + "\n"
 
 
@@ -623,8 +671,10 @@ def _sources(sql_dir: Path | None) -> list[str]:
     """The named queries' SQL files, as ``tododb.queries`` reads them (sorted by name): the package's, or those
     of ``sql_dir`` (a changed copy of queries/, in a test)."""
     folder: Any = files("tododb._sql") if sql_dir is None else sql_dir
-    return [f.read_text(encoding="utf-8") for f in sorted((f for f in folder.iterdir() if f.name.endswith(".sql")),
-                                                           key=lambda f: f.name)]
+    return [
+        f.read_text(encoding="utf-8")
+        for f in sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
+    ]
 
 
 def load_queries(sql_dir: Path | None = None) -> Any:

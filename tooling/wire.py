@@ -76,7 +76,7 @@ class CountingProxy:
             else:
                 self._shut(source, sink)
 
-    def _deliver(self, outbox: "queue.Queue[tuple[float, bytes] | None]", sink: socket.socket) -> None:
+    def _deliver(self, outbox: queue.Queue[tuple[float, bytes] | None], sink: socket.socket) -> None:
         try:
             while (item := outbox.get()) is not None:
                 deadline, chunk = item
