@@ -76,7 +76,7 @@ maintain: $(STAMP) ## retention jobs: JOB=purge|archive AGE=30d|365d [BATCH=1000
 bench: $(STAMP) ## benchmark the named queries at 2,000,000 tasks against bench/budgets.toml [BENCH_TASKS=n]
 	@$(BIN)/tododb bench
 
-lint: $(STAMP) ## sqlfluff and squawk on the SQL, no unfilled migration scaffold, ruff on the Python
+lint: $(STAMP) ## sqlfluff and squawk on the SQL, no unfilled migration scaffold, ruff and mypy on the Python
 	@$(BIN)/python -m tooling.lint
 
 test: lint ## make lint, then the whole pytest suite (what CI runs)

@@ -43,6 +43,7 @@ from psycopg import sql
 from tooling import server
 from tooling.config import ROOT, describe_target
 from tooling.errors import ToolError, one_line
+from tooling.rows import one
 from tooling.scratch import drop_database
 from tooling.target import connect
 
@@ -69,7 +70,7 @@ def client_invocation(url: str) -> tuple[str, dict[str, str]]:
     env = dict(os.environ)
     if password is not None:
         env["PGPASSWORD"] = str(password)
-    return psycopg.conninfo.make_conninfo(**params), env
+    return psycopg.conninfo.make_conninfo("", **params), env
 
 
 def _run(tool: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -104,7 +105,7 @@ def backup(url: str, file: Path) -> Path:
 
 def _contents(url: str) -> int:
     with connect(url) as conn:
-        return conn.execute(_CONTENTS).fetchone()[0]
+        return one(conn.execute(_CONTENTS))[0]
 
 
 def _create_database(url: str, dbname: str) -> str:
@@ -140,7 +141,7 @@ def restore(url: str, file: Path, into: str | None = None, force: bool = False) 
     if not objects:
         _pg_restore(target, file, hands_to_todo_auth)
         return target
-    dbname = psycopg.conninfo.conninfo_to_dict(target).get("dbname")
+    dbname = str(psycopg.conninfo.conninfo_to_dict(target)["dbname"])
     staging = f"{dbname}_restoring"
     admin = psycopg.conninfo.make_conninfo(target, dbname="postgres")
     drop_database(admin, staging)  # a leftover of an interrupted run
@@ -229,6 +230,7 @@ def _pg_restore(target: str, file: Path, hands_to_todo_auth: bool = False) -> No
             stderr=psql_log,
             env=env,
         )
+        assert script.stdout is not None and psql.stdin is not None  # both are pipes (PIPE above)
         try:
             for line in itertools.chain(prologue, script.stdout, epilogue):  # streamed, never held whole
                 if _NEWER_SETTINGS.get(line, 0) > version:

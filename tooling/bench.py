@@ -46,6 +46,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -55,6 +56,7 @@ from tododb.queries import FIRST_ASC, FIRST_DESC, QUERIES, ZERO_UUID
 from tooling import bench_sharing, bouncer, generate, latency, migrate, server
 from tooling.config import ROOT, Settings
 from tooling.errors import ToolError, one_line
+from tooling.rows import one
 from tooling.scratch import scratch_database
 from tooling.target import login_url
 
@@ -83,9 +85,9 @@ class Call:
 def _invited(conn: psycopg.Connection, row: dict) -> dict:
     """The project's owner invites the outsider, who then accepts (the measured call)."""
     act_as(conn, "todo_app", row["owner"])
-    invitation = conn.execute(
-        "select app.invite_to_project(%s, %s, 'editor')", [row["project"], row["outsider_email"]]
-    ).fetchone()[0]
+    invitation = one(
+        conn.execute("select app.invite_to_project(%s, %s, 'editor')", [row["project"], row["outsider_email"]])
+    )[0]
     return {"invitation_id": invitation}
 
 
@@ -245,7 +247,7 @@ def _query_sql(name: str) -> str | None:
 
 
 def _explain(conn: psycopg.Connection, query_sql: str, params: dict) -> tuple[float, float, float]:
-    plan = conn.execute("explain (analyze, timing off, format json) " + query_sql, params).fetchone()[0][0]
+    plan = one(conn.execute("explain (analyze, timing off, format json) " + query_sql, params))[0][0]
     return plan["Execution Time"], plan["Planning Time"], plan["Plan"].get("Actual Rows", 0)
 
 
@@ -260,7 +262,8 @@ def _measure(
     second of two calls finds the same pages already in the CPU's caches
     (measured: always-second made the owner's p50 up to 2x faster).
     """
-    app_samples, owner_samples = [], []
+    app_samples: list[tuple[float, float, float]] = []
+    owner_samples: list[tuple[float, float, float]] = []
     for i in range(runs + len(rows)):  # the first pass over the rows warms the cache and is not counted
         row = rows[i % len(rows)]
         params = call.params(row)
@@ -270,7 +273,7 @@ def _measure(
             if i % 2:
                 calls.reverse()
         for who, text in calls:
-            conn = app if who == "app" else owner
+            conn = app if who == "app" or owner is None else owner
             with conn.transaction(force_rollback=True):
                 values = params | (call.prepare(conn, row) if call.prepare else {})
                 if who == "app":
@@ -322,7 +325,7 @@ def _pgbench(
         "PGPORT": str(params.get("port", "5432")),
         "PGUSER": str(params.get("user", "")),
         "PGDATABASE": str(params.get("dbname", "")),
-        **({"PGPASSWORD": params["password"]} if params.get("password") else {}),
+        **({"PGPASSWORD": str(params["password"])} if params.get("password") else {}),
     }
     with tempfile.TemporaryDirectory(prefix="tododb-pgbench-") as logs:
         script = Path(logs) / "app_mix.pgbench"
@@ -355,13 +358,14 @@ def _pgbench(
     failed = re.search(r"number of failed transactions: (\d+)", done.stdout)
     if done.returncode != 0 and not latencies:
         raise ToolError(f"pgbench failed: {one_line(done.stderr)[-300:]}")
-    result = {
+    failed_count = int(failed.group(1)) if failed else 0
+    result: dict[str, Any] = {
         "clients": clients,
         "threads": threads,
         "seconds": seconds,
         "tps": float(tps.group(1)) if tps else 0.0,
         "latency_avg_ms": float(latency.group(1)) if latency else 0.0,
-        "failed": int(failed.group(1)) if failed else 0,
+        "failed": failed_count,
     }
     if latencies:
         connecting = re.search(r"initial connection time = ([\d.]+) ms", done.stdout)
@@ -374,7 +378,7 @@ def _pgbench(
         if done.returncode != 0:
             # 1: it could not start (every client counts as failed); 2: clients aborted mid-run.
             result["error"] = one_line(done.stderr)[-300:]
-            result["failed"] += clients if done.returncode == 1 or not tps else aborted
+            result["failed"] = failed_count + (clients if done.returncode == 1 or not tps else aborted)
     return result
 
 
@@ -468,7 +472,7 @@ def _pgbench_through_pgbouncer(url: str, users: int, heavy: int, seed: int, seco
             )
         )
         admin = stack.enter_context(psycopg.connect(url, autocommit=True))
-        mark = admin.execute("select now(), coalesce(max(id), 0) from app.task_events").fetchone()
+        mark = one(admin.execute("select now(), coalesce(max(id), 0) from app.task_events"))
         runs = []
         for count in clients:
             _undo_pgbench_writes(admin, *mark)  # every run starts from the same data
@@ -583,6 +587,7 @@ def _sharing_figure(report: Report, budget: dict, pairs: int) -> None:
         report.sharing = {"query": budget["query"], "measured": False}
         return
     r = found[0]
+    assert r.owner_p50  # checked above
     report.sharing = {
         "query": r.query,
         "measured": True,
@@ -681,7 +686,7 @@ def measure(url: str, report: Report, budgets: dict, seed: int, runs: int) -> li
         owner = stack.enter_context(psycopg.connect(url))
         name, password, _ = stack.enter_context(_app_login(url))
         app = stack.enter_context(psycopg.connect(login_url(url, name, password)))
-        now = owner.execute("select now()").fetchone()[0]
+        now = one(owner.execute("select now()"))[0]
         samples = {"users": bench_sharing.users(owner, seed, now), "pairs": bench_sharing.pairs(owner, seed)}
         if not samples["users"]:
             raise ToolError("the bench data has no user with tasks, tags and links to draw")
@@ -706,11 +711,11 @@ def measure(url: str, report: Report, budgets: dict, seed: int, runs: int) -> li
     report.unmeasured = sorted(
         q for q in QUERIES.available_queries if not q.endswith("_cursor") and q not in called and q not in NOT_MEASURED
     )
-    reads = [r for r in report.results if r.kind == "read" and r.owner_p50]
+    reads = [r for r in report.results if r.kind == "read" and r.owner_p50 and r.owner_planning_p50 is not None]
     if reads:
-        report.rls_overhead = sum(r.p50 for r in reads) / sum(r.owner_p50 for r in reads)
+        report.rls_overhead = sum(r.p50 for r in reads) / sum(r.owner_p50 or 0.0 for r in reads)
         report.rls_overhead_with_planning = sum(r.p50 + r.planning_p50 for r in reads) / sum(
-            r.owner_p50 + r.owner_planning_p50 for r in reads
+            (r.owner_p50 or 0.0) + (r.owner_planning_p50 or 0.0) for r in reads
         )
     return drawn
 

@@ -23,6 +23,7 @@ from datetime import datetime
 import psycopg
 
 from tododb.queries import FIRST_ASC
+from tooling.rows import one
 
 DRAWN_USERS = 50
 HEAVY_SHARE = 0.2
@@ -61,19 +62,27 @@ def _rows_for(conn: psycopg.Connection, user_id, prefer_shared: bool, now: datet
         params,
     ).fetchone()
     # A project to write into: a shared one they edit when there is one, else their inbox; a member to assign.
-    project = conn.execute(
-        "select project_id from app.project_members where user_id = %(u)s and role <> 'viewer' "
-        "order by (project_id <> %(u)s) desc, project_id limit 1",
-        params,
-    ).fetchone()[0]
-    assignee = conn.execute(
-        "select user_id from app.project_members where project_id = %s order by user_id <> %s desc, user_id limit 1",
-        [project, user_id],
-    ).fetchone()[0]
-    task_assignee = conn.execute(
-        "select user_id from app.project_members where project_id = %s order by user_id <> %s desc, user_id limit 1",
-        [task[2], user_id],
-    ).fetchone()[0]
+    project = one(
+        conn.execute(
+            "select project_id from app.project_members where user_id = %(u)s and role <> 'viewer' "
+            "order by (project_id <> %(u)s) desc, project_id limit 1",
+            params,
+        )
+    )[0]
+    assignee = one(
+        conn.execute(
+            "select user_id from app.project_members where project_id = %s "
+            "order by user_id <> %s desc, user_id limit 1",
+            [project, user_id],
+        )
+    )[0]
+    task_assignee = one(
+        conn.execute(
+            "select user_id from app.project_members where project_id = %s "
+            "order by user_id <> %s desc, user_id limit 1",
+            [task[2], user_id],
+        )
+    )[0]
     page5 = conn.execute(
         "select due_at, id from app.tasks where project_id in (select project_id from app.project_members "
         "where user_id = %(u)s) and deleted_at is null and status <> 'completed' "
@@ -173,14 +182,16 @@ def heaviest(conn: psycopg.Connection, now: datetime) -> dict | None:
     if row is None:
         return None
     # Their largest shared project, as a member's read of it; its owner and an outsider for the pair keys.
-    project, owner, role, tasks = conn.execute(
-        "with n as (select project_id, count(*) as tasks from app.tasks where project_id in ("
-        "             select project_id from app.project_members where user_id = %(u)s) group by 1) "
-        "select m.project_id, p.owner_id, m.role, n.tasks from app.project_members as m "
-        "join app.projects as p on p.id = m.project_id join n on n.project_id = m.project_id "
-        "where m.user_id = %(u)s order by n.tasks desc, m.project_id limit 1",
-        {"u": user_id},
-    ).fetchone()
+    project, owner, role, tasks = one(
+        conn.execute(
+            "with n as (select project_id, count(*) as tasks from app.tasks where project_id in ("
+            "             select project_id from app.project_members where user_id = %(u)s) group by 1) "
+            "select m.project_id, p.owner_id, m.role, n.tasks from app.project_members as m "
+            "join app.projects as p on p.id = m.project_id join n on n.project_id = m.project_id "
+            "where m.user_id = %(u)s order by n.tasks desc, m.project_id limit 1",
+            {"u": user_id},
+        )
+    )
     outsider = conn.execute(
         "select u.id, u.email::text from app.users as u where not exists (select from app.project_members as m "
         "where m.project_id = %s and m.user_id = u.id) order by u.id limit 1",

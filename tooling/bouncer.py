@@ -229,7 +229,7 @@ def running(
                 found,
                 pool_size=pool_size,
                 max_client_conn=max_client_conn,
-                sslmode=params.get("sslmode"),
+                sslmode=str(params["sslmode"]) if params.get("sslmode") else None,
                 extra=extra or {},
             )
             ini = folder / "pgbouncer.ini"
@@ -244,14 +244,15 @@ def running(
                 if user is not None:
                     os.chown(path, user.pw_uid, user.pw_gid)
             with open(log_path, "w") as log:
-                as_user = {} if user is None else {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
                 process = subprocess.Popen(
                     [str(binary), str(ini)],
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     cwd=folder,
-                    **as_user,
+                    user=None if user is None else user.pw_uid,
+                    group=None if user is None else user.pw_gid,
+                    extra_groups=None if user is None else [],
                 )
             bouncer = Bouncer(listen, dbname, found, settings, process, folder)
             if _wait_listening(bouncer):

@@ -14,11 +14,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
 from tooling import drift, migrate
 from tooling.errors import ToolError, one_line
+from tooling.rows import one
 from tooling.target import connect
 
 SUPPORTED_MAJORS = range(15, 19)  # the majors CI runs (15 and 18) and those between
@@ -37,7 +39,7 @@ class Line:
 
 
 def _server(conn: psycopg.Connection) -> list[Line]:
-    version = conn.execute("select current_setting('server_version')").fetchone()[0]
+    version = one(conn.execute("select current_setting('server_version')"))[0]
     major = conn.info.server_version // 10000
     supported = f"{SUPPORTED_MAJORS.start} to {SUPPORTED_MAJORS.stop - 1}"
     if major in SUPPORTED_MAJORS:
@@ -249,9 +251,9 @@ def _database_connect(conn: psycopg.Connection) -> list[Line]:
     """tododb's roles are cluster-wide: every tododb database on a server shares todo_app. With CONNECT granted
     to PUBLIC (the default), the app login of another tododb database there can connect here and act as
     todo_app, with any identity."""
-    open_to_all = conn.execute(
-        "select has_database_privilege('public', current_database(), 'CONNECT'), current_database()"
-    ).fetchone()
+    open_to_all = one(
+        conn.execute("select has_database_privilege('public', current_database(), 'CONNECT'), current_database()")
+    )
     if not open_to_all[0]:
         return [Line("ok", "database: CONNECT is not granted to PUBLIC")]
     return [
@@ -347,7 +349,7 @@ def unsafe_definer_functions(conn: psycopg.Connection) -> list[str]:
     temporary schema *first* for relations and types, where any caller may
     plant a table or type that shadows the one the function meant.
     """
-    creators = dict(conn.execute(_SCHEMA_CREATORS).fetchall())
+    creators: dict[str, Any] = dict(conn.execute(_SCHEMA_CREATORS).fetchall())
     found = []
     for function, value in conn.execute(_DEFINER_FUNCTIONS).fetchall():
         if value is None:
@@ -425,10 +427,12 @@ def _free_text_statistics(conn: psycopg.Connection) -> list[Line]:
 
 def statistics_days(conn: psycopg.Connection) -> float:
     """How long the usage statistics have been collecting (since reset, or since the server started)."""
-    return conn.execute(
-        "select extract(epoch from now() - coalesce(stats_reset, pg_postmaster_start_time())) / 86400 "
-        "from pg_stat_database where datname = current_database()"
-    ).fetchone()[0]
+    return one(
+        conn.execute(
+            "select extract(epoch from now() - coalesce(stats_reset, pg_postmaster_start_time())) / 86400 "
+            "from pg_stat_database where datname = current_database()"
+        )
+    )[0]
 
 
 def unused_indexes(conn: psycopg.Connection) -> list[tuple[str, str, int]]:

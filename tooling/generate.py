@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from tooling.config import ROOT
 from tooling.errors import ToolError, one_line
+from tooling.rows import one
 
 SETTINGS_FILE = ROOT / "seeds" / "bulk.toml"
 EMAIL_DOMAIN = "bench.example"
@@ -328,18 +329,16 @@ def load(
     params = _parameters(users, tasks, seed, settings_file)
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
-        if conn.execute("select exists (select from app.users where email like %s)", [f"%@{EMAIL_DOMAIN}"]).fetchone()[
-            0
-        ]:
+        if one(conn.execute("select exists (select from app.users where email like %s)", [f"%@{EMAIL_DOMAIN}"]))[0]:
             raise ToolError("this database already holds generated data; load into a fresh one")
-        params["anchor"] = conn.execute("select date_trunc('day', now())").fetchone()[0]
+        params["anchor"] = one(conn.execute("select date_trunc('day', now())"))[0]
         with conn.transaction():
             conn.execute(USERS_SQL, params)
             conn.execute(TAGS_SQL, params)
             for statement in PROJECTS_SQL:
                 conn.execute(statement, params)
         # No place takes more tasks than this: bounds each batch's search of bulk_places (by first_task).
-        params["most_tasks"] = Int8(conn.execute("select coalesce(max(tasks), 0) from bulk_places").fetchone()[0])
+        params["most_tasks"] = Int8(one(conn.execute("select coalesce(max(tasks), 0) from bulk_places"))[0])
         with tqdm(total=tasks, unit="task", unit_scale=True, disable=not progress, desc="tasks") as bar:
             for lo in range(0, tasks, batch_size):
                 hi = min(lo + batch_size, tasks)
@@ -350,4 +349,6 @@ def load(
         for table in ("users", "projects", "project_members", "tags", "tasks", "task_tags", "task_events"):
             conn.execute(f"vacuum (analyze) app.{table}")
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-    return LoadReport(users, tasks, time.perf_counter() - started, peak_rss_mb, int(params["heavy_users"]))
+    heavy_users = params["heavy_users"]
+    assert isinstance(heavy_users, int)  # _parameters computes it
+    return LoadReport(users, tasks, time.perf_counter() - started, peak_rss_mb, heavy_users)

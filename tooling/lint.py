@@ -1,6 +1,7 @@
 """`make lint`: sqlfluff on migrations/ and queries/, squawk on every migration, no migration left with a
-scaffold's `TODO` line (`make migration` writes them for the author to replace), and ruff on the Python
-(its lint rules and its format check, settings in pyproject.toml).
+scaffold's `TODO` line (`make migration` writes them for the author to replace), ruff on the Python (its
+lint rules and its format check) and mypy (strict on the backend's package and examples/, checked on the
+tool); their settings are in pyproject.toml.
 
 squawk is told that yoyo wraps each migration in a transaction
 (`assume_in_transaction` in .squawk.toml) except the files marked
@@ -26,7 +27,8 @@ def _forward_of(path: Path) -> Path:
 
 def split_migrations(folder: Path) -> tuple[list[Path], list[Path]]:
     """(transactional files, non-transactional files), rollbacks following their migration."""
-    transactional, non_transactional = [], []
+    transactional: list[Path] = []
+    non_transactional: list[Path] = []
     for path in sorted(folder.glob("*.sql")):
         forward = _forward_of(path)
         text = forward.read_text() if forward.exists() else ""
@@ -59,6 +61,7 @@ def main() -> int:
         [str(bin_dir / "squawk"), *map(str, transactional)],
         [str(bin_dir / "ruff"), "check", "--quiet", "."],
         [str(bin_dir / "ruff"), "format", "--check", "--quiet", "."],
+        [str(bin_dir / "mypy")],
     ]
     if non_transactional:
         runs.append([str(bin_dir / "squawk"), "--no-assume-in-transaction", *map(str, non_transactional)])

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 import psycopg
 
 from tooling.errors import ToolError, one_line
+from tooling.rows import one
 from tooling.target import connect
 
 JOBS = {
@@ -83,15 +84,15 @@ def _connect(url: str) -> psycopg.Connection:
 
 
 def _check(conn: psycopg.Connection, function: str) -> None:
-    role, bypasses = conn.execute(
-        "select current_user, rolsuper or rolbypassrls from pg_roles where rolname = current_user"
-    ).fetchone()
+    role, bypasses = one(
+        conn.execute("select current_user, rolsuper or rolbypassrls from pg_roles where rolname = current_user")
+    )
     if not bypasses:
         raise ToolError(
             f"maintenance must run as a role that bypasses row-level security (a superuser, or the owner with"
             f" BYPASSRLS) to see every user's tasks; {role!r} does not"
         )
-    if conn.execute("select to_regprocedure(%s)", [f"{function}(timestamptz, integer)"]).fetchone()[0] is None:
+    if one(conn.execute("select to_regprocedure(%s)", [f"{function}(timestamptz, integer)"]))[0] is None:
         raise ToolError(f"{function} does not exist: run `make migrate` first")
     conn.commit()
 
@@ -103,13 +104,13 @@ def run(url: str, job: str, older_than: timedelta, batch_size: int = 1000, echo=
     started = time.perf_counter()
     with _connect(url) as conn:
         _check(conn, function)
-        cutoff = conn.execute("select now() - %s::interval", [older_than]).fetchone()[0]
+        cutoff = one(conn.execute("select now() - %s::interval", [older_than]))[0]
         conn.commit()
         done = batches = 0
         while True:
             try:
                 with conn.transaction():
-                    count = conn.execute(f"select {function}(%s, %s)", [cutoff, batch_size]).fetchone()[0]
+                    count = one(conn.execute(f"select {function}(%s, %s)", [cutoff, batch_size]))[0]
             except psycopg.errors.LockNotAvailable:
                 raise ToolError(
                     f"a batch waited too long for tasks the app holds locked; the {done:,} tasks already"
@@ -126,6 +127,6 @@ def run(url: str, job: str, older_than: timedelta, batch_size: int = 1000, echo=
             done += count
             batches += 1
             echo(f"  batch {batches}: {count:,} tasks {JOBS[job][1]} ({done:,} so far)")
-        skipped = conn.execute(LEFT_BEHIND[job], [cutoff]).fetchone()[0]
+        skipped = one(conn.execute(LEFT_BEHIND[job], [cutoff]))[0]
         conn.commit()
     return Outcome(job, done, batches, cutoff, time.perf_counter() - started, skipped)

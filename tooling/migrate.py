@@ -51,6 +51,7 @@ from yoyo.migrations import Migration, MigrationList, default_migration_table
 from tooling import checksums
 from tooling.config import describe_target
 from tooling.errors import ToolError, describe_connect_failure, one_line
+from tooling.rows import one
 
 # The table a run locks (see the module docstring). Unqualified, like yoyo's
 # tables and the checksums: it lands where they do. Its name starts with
@@ -74,8 +75,10 @@ _LOCK_SESSION_SETTINGS = {
 def _connect(conninfo: str, application_name: str) -> psycopg.Connection:
     # The libpq URL is passed through untouched (sslmode, options, several
     # hosts...); yoyo's own URL parser would drop what it does not know.
-    extra = {} if "connect_timeout" in psycopg.conninfo.conninfo_to_dict(conninfo) else {"connect_timeout": 10}
-    conn = psycopg.connect(conninfo, autocommit=True, application_name=application_name, **extra)
+    has_timeout = "connect_timeout" in psycopg.conninfo.conninfo_to_dict(conninfo)
+    conn = psycopg.connect(
+        conninfo, autocommit=True, application_name=application_name, connect_timeout=None if has_timeout else 10
+    )
     if conn.info.server_version >= 160000:
         # A role the migrator creates (0002, 0016a) grants the migrator ADMIN OPTION on it, and with a
         # per-role `createrole_self_grant` also INHERIT and SET: a standing hold on a cluster-wide role.
@@ -90,7 +93,7 @@ def _ensure_lock_table(conn: psycopg.Connection) -> None:
     waits for the winner's commit and then fails on the catalog's unique
     index; the table exists by then, which is all it wanted.
     """
-    if conn.execute("select to_regclass(%s)", [LOCK_TABLE]).fetchone()[0] is None:
+    if one(conn.execute("select to_regclass(%s)", [LOCK_TABLE]))[0] is None:
         try:
             with conn.transaction():
                 conn.execute(f"create table {LOCK_TABLE} ()")
@@ -109,7 +112,7 @@ def _ensure_lock_table(conn: psycopg.Connection) -> None:
                         sql.SQL("public")
                         if grantee == 0
                         else sql.Identifier(
-                            conn.execute("select rolname from pg_roles where oid = %s", [grantee]).fetchone()[0]
+                            one(conn.execute("select rolname from pg_roles where oid = %s", [grantee]))[0]
                         )
                     )
                     conn.execute(sql.SQL("revoke all on table {} from {}").format(sql.Identifier(LOCK_TABLE), role))
@@ -210,6 +213,7 @@ class _Backend(PostgresqlPsycopgBackend):
 
     lock_wait_seconds: float = 60.0
     _lock_conn: psycopg.Connection | None = None
+    _is_locked: bool
 
     def connect(self, dburi: DatabaseURI) -> psycopg.Connection:
         self._conninfo = dburi.args["conninfo"]

@@ -71,7 +71,7 @@ def latest(folder: Path) -> tuple[int, str]:
     )
     if not numbered:
         raise ToolError(f"no numbered migration in {folder}: nothing to depend on")
-    number = max(int(NUMBERED.match(p.name).group(1)) for p in numbered)
+    number = max(int(p.name[:4]) for p in numbered)  # NUMBERED: four digits first
     return number, numbered[-1].stem
 
 

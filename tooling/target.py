@@ -30,7 +30,11 @@ def login_url(admin_url: str, name: str, password: str) -> str:
     """A URL on which the password role can log in: the admin's socket, or else 127.0.0.1 (a server such as
     Debian's authenticates socket users by their OS name, and this role has none)."""
     params = psycopg.conninfo.conninfo_to_dict(admin_url)
-    host, port, dbname = params.get("host") or "127.0.0.1", params.get("port") or 5432, quote(params["dbname"])
+    host, port, dbname = (
+        str(params.get("host") or "127.0.0.1"),
+        params.get("port") or 5432,
+        quote(str(params["dbname"])),
+    )
     auth = f"{quote(name, safe='')}:{quote(password, safe='')}"
     candidates = [f"postgresql://{auth}@/{dbname}?host={quote(host)}&port={port}"] if host.startswith("/") else []
     candidates.append(f"postgresql://{auth}@{'127.0.0.1' if host.startswith('/') else host}:{port}/{dbname}")
