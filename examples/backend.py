@@ -5,7 +5,7 @@
 Creates a task for that user, then lists the user's open tasks page by page and prints their titles. Every row
 is a frozen dataclass from ``tododb.typed`` (generated from the SQL by ``make types``), so mypy --strict checks
 each column this file reads against the schema: rename a column a query returns and this file stops type-checking
-(tests/test_typegen.py proves it).
+(tests/queries/test_typegen.py proves it).
 """
 
 from __future__ import annotations

@@ -60,17 +60,22 @@ def bouncer_login_role(
 
 @contextmanager
 def bouncer_login_pool(
-    postgresql: psycopg.Connection, *, pool_size: int = 1, min_size: int = 1, max_size: int = 1, **settings: object
+    superuser_migrated: psycopg.Connection,
+    *,
+    pool_size: int = 1,
+    min_size: int = 1,
+    max_size: int = 1,
+    **settings: object,
 ) -> Iterator[AppPool]:
-    """``tests.test_pool.login_pool`` through PgBouncer: the app's pool (``create_pool``) as a fresh
+    """``tests.library.test_pool.login_pool`` through PgBouncer: the app's pool (``create_pool``) as a fresh
     LOGIN member of todo_app, whose connections are PgBouncer clients sharing ``pool_size`` server
     connections.
 
     Commits the fixture's pending work and leaves it in autocommit (login_role needs that).
     """
-    postgresql.commit()
-    postgresql.autocommit = True
-    with bouncer_login_role(postgresql, postgresql.info.dbname, pool_size=pool_size) as url:
+    superuser_migrated.commit()
+    superuser_migrated.autocommit = True
+    with bouncer_login_role(superuser_migrated, superuser_migrated.info.dbname, pool_size=pool_size) as url:
         with create_pool(PoolSettings(url=url, min_size=min_size, max_size=max_size, **settings)) as pool:
             yield pool
 

@@ -4,7 +4,7 @@ The server is the embedded one (started by the tool if needed) or the one in
 ``TEST_DATABASE_URL``.  Templates are built once per session and cloned for
 each test (``CREATE DATABASE ... TEMPLATE``: cheap):
 
-* ``postgresql``: every migration applied by the server's superuser;
+* ``superuser_migrated``: every migration applied by the server's superuser;
 * ``owner_migrated``: every migration applied by an ordinary owner (CREATEDB,
   CREATEROLE, no superuser: as on hosted servers); the tests that must hold
   for both take ``migrated_db``, which runs them on each. There the history
@@ -76,7 +76,7 @@ owner_migrated_proc = factories.postgresql_noproc(
 )
 empty_proc = factories.postgresql_noproc(dbname="tododb_test_empty", load=[move_to_ram_tablespace], **_server)
 
-postgresql = factories.postgresql("migrated_proc")
+superuser_migrated = factories.postgresql("migrated_proc")
 owner_migrated = factories.postgresql("owner_migrated_proc")
 empty_db = factories.postgresql("empty_proc")
 
@@ -85,5 +85,5 @@ empty_db = factories.postgresql("empty_proc")
 def migrated_db(request) -> psycopg.Connection:
     """A migrated database, once as migrated by the superuser and once by an ordinary owner."""
     if request.param == "superuser":
-        return request.getfixturevalue("postgresql")
+        return request.getfixturevalue("superuser_migrated")
     return request.getfixturevalue("owner_migrated")

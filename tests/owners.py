@@ -2,7 +2,7 @@
 password, CREATEDB and CREATEROLE, not a superuser, no BYPASSRLS.
 
 The fixture `owner_migrated` (tests/conftest.py) is a database migrated by
-such an owner; tests/test_hosted_owner.py drives the whole command chain as one.
+such an owner; tests/security/test_hosted_owner.py drives the whole command chain as one.
 """
 
 from __future__ import annotations

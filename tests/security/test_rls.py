@@ -1,0 +1,243 @@
+"""Row-level security, adversarially, acting exactly as the app does
+(`set local role todo_app` + `set_config('app.user_id', ..., true)`).
+
+Each table's isolation is written as a check that returns the breaches it
+finds. The tests assert there are none; the mutation test replaces the
+table's policies with `using (true)` and asserts the same check then finds
+some, so every check is known to bite."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+
+from tests.support import acting_as, refused
+from tests.worlds import Person, two_users
+
+OWNER_COLUMN = {"users": "id", "tasks": "user_id", "tags": "user_id", "task_tags": "user_id", "task_events": "user_id"}
+
+
+@pytest.fixture
+def world(superuser_migrated):
+    return two_users(superuser_migrated)
+
+
+def _rows_of(conn, table: str, person: Person) -> int:
+    return conn.execute(f"select count(*) from app.{table} where {OWNER_COLUMN[table]} = %s", [person.id]).fetchone()[0]
+
+
+def _attempt(conn, statement: str, params: list) -> str | None:
+    """Run a write that must be refused; return a breach description if it was not."""
+    try:
+        with conn.transaction():
+            cur = conn.execute(statement, params)
+            return f"{statement!r} was accepted ({cur.rowcount} row(s))"
+    except psycopg.Error as exc:
+        if exc.sqlstate != "42501":
+            return f"{statement!r} failed with {exc.sqlstate}, not 42501"
+        return None
+
+
+def _affects_nothing(conn, statement: str, params: list) -> str | None:
+    try:
+        with conn.transaction(force_rollback=True):
+            rowcount = conn.execute(statement, params).rowcount
+    except psycopg.Error as exc:  # e.g. a unique violation: it did reach rows
+        return f"{statement!r} failed with {exc.sqlstate}"
+    return None if rowcount == 0 else f"{statement!r} affected {rowcount} row(s)"
+
+
+def isolation_breaches(conn, world, table: str) -> list[str]:
+    """Everything ann can do to bob's rows of ``table`` that she should not."""
+    ann, bob = world["ann"], world["bob"]
+    # Just to check that the test is valid: as the owner, bob's rows are there.
+    assert _rows_of(conn, table, bob) > 0 and _rows_of(conn, table, ann) > 0
+    own = OWNER_COLUMN[table]
+    breaches: list[str] = []
+    with acting_as(conn, "todo_app", ann.id):
+        seen = conn.execute(f"select distinct {own} from app.{table}").fetchall()
+        if seen != [(ann.id,)]:
+            breaches.append(f"ann sees rows of {seen}")
+        if table in ("users", "tasks", "tags"):
+            column = "name" if table != "tasks" else "title"
+            breaches.append(_affects_nothing(conn, f"update app.{table} set {column} = 'x' where {own} = %s", [bob.id]))
+        if table != "task_events":
+            breaches.append(_affects_nothing(conn, f"delete from app.{table} where {own} = %s", [bob.id]))
+        if table == "tasks":
+            breaches.append(_attempt(conn, "insert into app.tasks (user_id, title) values (%s, 'mine now')", [bob.id]))
+        if table == "tags":
+            breaches.append(_attempt(conn, "insert into app.tags (user_id, name) values (%s, 'mine now')", [bob.id]))
+        if table == "task_tags":
+            breaches.append(
+                _attempt(
+                    conn,
+                    "insert into app.task_tags (user_id, task_id, tag_id) values (%s, %s, %s)",
+                    [bob.id, bob.tasks[2], bob.tags[0]],
+                )
+            )
+    return [b for b in breaches if b]
+
+
+TABLES = list(OWNER_COLUMN)
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_a_user_reaches_only_their_own_rows(superuser_migrated, world, table):
+    assert isolation_breaches(superuser_migrated, world, table) == []
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_the_isolation_check_fails_when_the_policies_are_using_true(superuser_migrated, world, table):
+    policies = superuser_migrated.execute(
+        "select policyname, cmd from pg_policies where schemaname = 'app' and tablename = %s and %s = any(roles)",
+        [table, "public"],
+    ).fetchall()
+    assert policies, f"no policies on {table}"
+    with superuser_migrated.transaction(force_rollback=True):
+        for name, command in policies:
+            clauses = {"SELECT": "using (true)", "DELETE": "using (true)", "INSERT": "with check (true)"}
+            clause = clauses.get(command, "using (true) with check (true)")
+            superuser_migrated.execute(f"alter policy {name} on app.{table} {clause}")
+        assert isolation_breaches(superuser_migrated, world, table) != []
+
+
+@pytest.mark.parametrize("role", ["todo_app", "todo_readonly"])
+@pytest.mark.parametrize("table", TABLES)
+def test_without_identity_every_table_reads_as_empty(superuser_migrated, world, role, table):
+    assert _rows_of(superuser_migrated, table, world["ann"]) > 0
+    column = OWNER_COLUMN[table]
+    with acting_as(superuser_migrated, role, None) as conn:
+        assert conn.execute(f"select count({column}) from app.{table}").fetchone() == (0,)
+
+
+def test_an_identity_of_no_existing_user_sees_nothing_and_creates_nothing(superuser_migrated, world):
+    ghost = uuid.uuid4()
+    with acting_as(superuser_migrated, "todo_app", ghost) as conn:
+        for table in TABLES:
+            assert conn.execute(f"select count({OWNER_COLUMN[table]}) from app.{table}").fetchone() == (0,), table
+        # Not a member of any project, not even an inbox: the insert policy refuses before any key is checked.
+        with refused(conn, "42501"):
+            conn.execute("insert into app.tasks (title) values ('ghost task')")
+        with refused(conn, "23503", "tags_user_id_fkey"):
+            conn.execute("insert into app.tags (name) values ('ghost tag')")
+
+
+def test_user_id_defaults_to_the_identity_and_may_be_passed_if_equal(superuser_migrated, world):
+    ann = world["ann"]
+    with acting_as(superuser_migrated, "todo_app", ann.id) as conn:
+        implicit = conn.execute("insert into app.tasks (title) values ('implicit') returning user_id").fetchone()
+        explicit = conn.execute(
+            "insert into app.tasks (user_id, title) values (%s, 'explicit') returning user_id", [ann.id]
+        ).fetchone()
+        tag = conn.execute("insert into app.tags (name) values ('fresh') returning id, user_id").fetchone()
+        link = conn.execute(
+            "insert into app.task_tags (task_id, tag_id) values (%s, %s) returning user_id", [ann.tasks[2], tag[0]]
+        ).fetchone()
+    assert implicit == explicit == (ann.id,) and tag[1] == ann.id and link == (ann.id,)
+
+
+def test_tagging_your_task_with_someone_elses_tag_fails(superuser_migrated, world):
+    ann, bob = world["ann"], world["bob"]
+    with acting_as(superuser_migrated, "todo_app", ann.id) as conn:
+        with refused(conn, "23503", "task_tags_user_id_tag_id_fkey"):
+            conn.execute("insert into app.task_tags (task_id, tag_id) values (%s, %s)", [ann.tasks[2], bob.tags[0]])
+        with refused(conn, "42501"):
+            conn.execute(
+                "insert into app.task_tags (user_id, task_id, tag_id) values (%s, %s, %s)",
+                [bob.id, ann.tasks[2], bob.tags[0]],
+            )
+        conn.execute("insert into app.task_tags (task_id, tag_id) values (%s, %s)", [ann.tasks[2], ann.tags[0]])
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "update app.tasks set user_id = %(bob)s where user_id = %(ann)s",
+        "update app.tags set user_id = %(bob)s where user_id = %(ann)s",
+        "update app.users set id = %(bob)s where id = %(ann)s",
+        "update app.tasks set created_at = now() - interval '1 day'",
+        "update app.tasks set updated_at = now()",
+        "update app.tasks set completed_at = now()",
+        "update app.tasks set id = gen_random_uuid()",
+        "update app.users set is_active = false",
+        "update app.users set last_login_at = now()",
+        "insert into app.tasks (id, title) values (gen_random_uuid(), 'chosen id')",
+        "insert into app.tasks (title, created_at) values ('backdated', '2000-01-01')",
+        "insert into app.tasks (title, status, completed_at) values ('done', 'completed', now())",
+        "insert into app.users (email, password_hash) values ('new@example.com', 'x')",
+        "update app.task_tags set tag_id = tag_id",
+    ],
+)
+def test_the_app_cannot_write_what_the_database_owns(superuser_migrated, world, statement):
+    ids = {"ann": world["ann"].id, "bob": world["bob"].id}
+    with acting_as(superuser_migrated, "todo_app", world["ann"].id) as conn:
+        with refused(conn, "42501"):
+            conn.execute(statement, ids)
+
+
+def test_moving_a_row_to_another_owner_fails_the_policy_check_even_where_the_column_is_writable(
+    superuser_migrated, world
+):
+    """WITH CHECK, proven on its own: grant the column for this transaction only."""
+    ann, bob = world["ann"], world["bob"]
+    superuser_migrated.execute("grant update (user_id) on app.tags to todo_app")
+    with acting_as(superuser_migrated, "todo_app", ann.id) as conn:
+        with refused(conn, "42501"):
+            conn.execute("update app.tags set user_id = %s where id = %s", [bob.id, ann.tags[1]])
+
+
+def test_the_app_cannot_write_history_directly_but_its_actions_do(superuser_migrated, world):
+    ann = world["ann"]
+    with acting_as(superuser_migrated, "todo_app", ann.id) as conn:
+        for statement in (
+            "insert into app.task_events (user_id, task_id, kind, new_status) "
+            "values (%(ann)s, gen_random_uuid(), 'created', 'pending')",
+            "update app.task_events set kind = 'created' where user_id = %(ann)s",
+            "delete from app.task_events where user_id = %(ann)s",
+            "truncate app.task_events",
+        ):
+            with refused(conn, "42501"):
+                conn.execute(statement, {"ann": ann.id})
+        task = conn.execute("insert into app.tasks (title) values ('written through') returning id").fetchone()[0]
+        conn.execute("update app.tasks set status = 'completed' where id = %s", [task])
+        conn.execute("delete from app.tasks where id = %s", [task])
+        history = conn.execute(
+            "select kind, actor_id from app.task_events where task_id = %s order by id", [task]
+        ).fetchall()
+    assert history == [("created", ann.id), ("status_changed", ann.id), ("hard_deleted", ann.id)]
+
+
+def test_deleting_your_own_account_removes_everything_of_yours_only(superuser_migrated, world):
+    ann, bob = world["ann"], world["bob"]
+    with acting_as(superuser_migrated, "todo_app", ann.id) as conn:
+        assert conn.execute("delete from app.users where id = %s", [bob.id]).rowcount == 0
+        assert conn.execute("delete from app.users where id = %s", [ann.id]).rowcount == 1
+        conn.execute("reset role")  # back to the owner to look, before the block rolls back
+        for table in TABLES:
+            assert _rows_of(conn, table, ann) == 0, table
+            assert _rows_of(conn, table, bob) > 0, table
+
+
+def test_readonly_reads_its_own_rows_and_writes_nothing(superuser_migrated, world):
+    ann = world["ann"]
+    with acting_as(superuser_migrated, "todo_readonly", ann.id) as conn:
+        assert conn.execute("select count(*) from app.tasks").fetchone() == (3,)
+        assert conn.execute("select email from app.users").fetchall() == [("ann@example.com",)]
+        for statement in (
+            "insert into app.tasks (title) values ('nope')",
+            "update app.tasks set title = 'nope'",
+            "delete from app.tasks",
+            "insert into app.tags (name) values ('nope')",
+        ):
+            with refused(conn, "42501"):
+                conn.execute(statement)
+
+
+@pytest.mark.parametrize("role", ["todo_app", "todo_readonly"])
+def test_app_roles_never_read_password_hash(superuser_migrated, world, role):
+    with acting_as(superuser_migrated, role, world["ann"].id) as conn:
+        for statement in ("select password_hash from app.users", "select * from app.users"):
+            with refused(conn, "42501"):
+                conn.execute(statement)
