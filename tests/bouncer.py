@@ -67,7 +67,7 @@ def bouncer_login_pool(
     max_size: int = 1,
     **settings: object,
 ) -> Iterator[AppPool]:
-    """``tests.library.test_pool.login_pool`` through PgBouncer: the app's pool (``create_pool``) as a fresh
+    """``tests.package.test_pool.login_pool`` through PgBouncer: the app's pool (``create_pool``) as a fresh
     LOGIN member of todo_app, whose connections are PgBouncer clients sharing ``pool_size`` server
     connections.
 

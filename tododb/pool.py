@@ -12,7 +12,7 @@ together and they run in one implicit transaction: one round trip in all.
 then the block's statements, then COMMIT (one). A connection just returned to
 the pool is lent again without a liveness check; one idle for longer than
 CHECK_AFTER_IDLE_S is checked first. (Counted on the wire by
-tests/library/test_round_trips.py: a one-query transaction went from 6 to 3.)
+tests/package/test_round_trips.py: a one-query transaction went from 6 to 3.)
 
 ``as_user`` opens a transaction, switches to the application role and, in one
 ``select``, sets the identity and the transaction's time limits with

@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from tests.library.test_pool import login_pool
+from tests.package.test_pool import login_pool
 from tests.support import new_user
 from tododb import (
     QUERIES,

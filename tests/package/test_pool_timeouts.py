@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.library.test_pool import login_pool
 from tests.logins import login_role
+from tests.package.test_pool import login_pool
 from tests.support import PARAMS, new_user
 from tododb.pool import PoolSettings, as_user, create_pool
 

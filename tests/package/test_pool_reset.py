@@ -17,8 +17,8 @@ import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
-from tests.library.test_pool import login_pool
 from tests.logins import login_role
+from tests.package.test_pool import login_pool
 from tests.support import new_task, new_user
 from tododb.pool import act_as, as_user
 from tododb.queries import QUERIES

@@ -30,10 +30,10 @@ from psycopg_pool import ConnectionPool
 
 import tododb.pool
 from tests.bouncer import bouncer_login_pool, bouncer_login_role, needs_pgbouncer, pgbouncer, server_pid
-from tests.library import test_errors_and_retries, test_pool, test_pool_reset, test_pool_timeouts
-from tests.library.test_pool_reset import CLEAN, plant_trap, traces_of_the_trap
-from tests.library.test_pool_timeouts import LIMITS, READ_LIMITS
 from tests.logins import login_role
+from tests.package import test_errors_and_retries, test_pool, test_pool_reset, test_pool_timeouts
+from tests.package.test_pool_reset import CLEAN, plant_trap, traces_of_the_trap
+from tests.package.test_pool_timeouts import LIMITS, READ_LIMITS
 from tests.queries import test_queries_tasks
 from tests.support import new_task, new_user
 from tododb import QUERIES, OutcomeUnknown, Unavailable, transaction
@@ -50,7 +50,7 @@ TASK = dict(description=None, priority=None, due_at=None, estimated_hours=None)
 
 def _missing(module, name: str) -> Callable[..., None]:
     def gone(**_):
-        pytest.fail(f"{module.__name__}.{name} is gone: update the scenario list in tests/library/test_pgbouncer.py")
+        pytest.fail(f"{module.__name__}.{name} is gone: update the scenario list in tests/package/test_pgbouncer.py")
 
     gone.__name__ = name
     return gone
