@@ -46,6 +46,21 @@ def unfilled_scaffold_lines(folder: Path) -> list[str]:
     return found
 
 
+def sql_commands(
+    sqlfluff_paths: list[str], transactional: list[Path], non_transactional: list[Path]
+) -> list[list[str]]:
+    """sqlfluff on ``sqlfluff_paths`` and squawk on the migrations, with the repository's settings named
+    explicitly (so they hold for files outside the checkout too, as the scaffold's tests lint them)."""
+    bin_dir = Path(sys.executable).parent
+    commands = [[str(bin_dir / "sqlfluff"), "lint", "--config", str(ROOT / ".sqlfluff"), *sqlfluff_paths]]
+    squawk = [str(bin_dir / "squawk"), "--config", str(ROOT / ".squawk.toml")]
+    if transactional:
+        commands.append([*squawk, *map(str, transactional)])
+    if non_transactional:
+        commands.append([*squawk, "--no-assume-in-transaction", *map(str, non_transactional)])
+    return commands
+
+
 def main() -> int:
     bin_dir = Path(sys.executable).parent
     migrations = ROOT / "migrations"
@@ -57,18 +72,18 @@ def main() -> int:
         return 1
     transactional, non_transactional = split_migrations(migrations)
     runs = [
-        [str(bin_dir / "sqlfluff"), "lint", "migrations", "queries"],
-        [str(bin_dir / "squawk"), *map(str, transactional)],
+        *sql_commands(["migrations", "queries"], transactional, non_transactional),
         [str(bin_dir / "ruff"), "check", "--quiet", "."],
         [str(bin_dir / "ruff"), "format", "--check", "--quiet", "."],
         [str(bin_dir / "mypy")],
     ]
-    if non_transactional:
-        runs.append([str(bin_dir / "squawk"), "--no-assume-in-transaction", *map(str, non_transactional)])
     failed = False
     for command in runs:
         files = sum(arg.endswith(".sql") for arg in command)
-        shown = " ".join(arg for arg in command[1:] if not arg.endswith(".sql"))
+        settings = {command[i + 1] for i, arg in enumerate(command) if arg == "--config"}
+        shown = " ".join(
+            arg for arg in command[1:] if not arg.endswith(".sql") and arg != "--config" and arg not in settings
+        )
         print(f"$ {Path(command[0]).name} {shown}" + (f" ({files} files)" if files else ""), flush=True)
         failed |= subprocess.run(command, cwd=ROOT).returncode != 0
     return 1 if failed else 0

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.support import MIGRATIONS_DIR, assert_one_line_error, db_url, run_cli
 from tooling import lint, migrate, scaffold
-from tooling.config import ROOT
 
 LATEST_NUMBER, LATEST_ID = scaffold.latest(MIGRATIONS_DIR)
 
@@ -32,23 +30,11 @@ def _make(folder: Path, *args: str) -> subprocess.CompletedProcess:
 
 def _lint(*paths: Path) -> None:
     """sqlfluff and squawk with the repository's settings, as `make lint` runs them."""
-    bin_dir = Path(sys.executable).parent
     transactional, non_transactional = lint.split_migrations(paths[0].parent)
-    chosen = [p for p in transactional if p in paths], [p for p in non_transactional if p in paths]
-    runs = [[str(bin_dir / "sqlfluff"), "lint", "--config", str(ROOT / ".sqlfluff"), *map(str, paths)]]
-    if chosen[0]:
-        runs.append([str(bin_dir / "squawk"), "--config", str(ROOT / ".squawk.toml"), *map(str, chosen[0])])
-    if chosen[1]:
-        runs.append(
-            [
-                str(bin_dir / "squawk"),
-                "--config",
-                str(ROOT / ".squawk.toml"),
-                "--no-assume-in-transaction",
-                *map(str, chosen[1]),
-            ]
-        )
-    for command in runs:
+    commands = lint.sql_commands(
+        [str(p) for p in paths], [p for p in transactional if p in paths], [p for p in non_transactional if p in paths]
+    )
+    for command in commands:
         ran = subprocess.run(command, capture_output=True, text=True)
         assert ran.returncode == 0, (command[0], ran.stdout, ran.stderr)
 
