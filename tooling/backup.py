@@ -41,11 +41,11 @@ import psycopg
 from psycopg import sql
 
 from tooling import server
-from tooling.config import ROOT, describe_target
+from tooling.config import ROOT
 from tooling.errors import ToolError, one_line
 from tooling.rows import one
 from tooling.scratch import drop_database
-from tooling.target import connect
+from tooling.target import connect, describe_target
 
 BACKUP_DIR = ROOT / "backups"
 
@@ -152,7 +152,7 @@ def restore(url: str, file: Path, into: str | None = None, force: bool = False) 
         raise
     try:
         drop_database(admin, dbname)
-        with psycopg.connect(admin, autocommit=True) as conn:
+        with connect(admin, autocommit=True) as conn:
             conn.execute(
                 sql.SQL("alter database {} rename to {}").format(sql.Identifier(staging), sql.Identifier(dbname))
             )
@@ -205,7 +205,7 @@ def _pg_restore(target: str, file: Path, hands_to_todo_auth: bool = False) -> No
     through its script lets that one header line be left out for a server
     that predates it. Everything else is what `pg_restore --dbname` runs.
     """
-    with psycopg.connect(target) as conn:
+    with connect(target) as conn:
         version = conn.info.server_version
         handover = _handover_lines(conn) if hands_to_todo_auth else None
     prologue, epilogue = handover or ([], [])
@@ -255,5 +255,5 @@ def _pg_restore(target: str, file: Path, hands_to_todo_auth: bool = False) -> No
                 f"restore into {describe_target(target)} failed and was rolled back, nothing changed: "
                 f"{one_line(messages)[:500]}"
             )
-    with psycopg.connect(target, autocommit=True) as conn:
+    with connect(target, autocommit=True) as conn:
         conn.execute("analyze")

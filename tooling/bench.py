@@ -58,7 +58,7 @@ from tooling.config import ROOT, Settings
 from tooling.errors import ToolError, one_line
 from tooling.rows import one
 from tooling.scratch import scratch_database
-from tooling.target import login_url
+from tooling.target import connect, login_url
 
 BENCH_DIR = ROOT / "bench"
 RESULTS_DIR = BENCH_DIR / "results"
@@ -427,7 +427,7 @@ def _app_login(url: str) -> Iterator[tuple[str, str, str]]:
     """A LOGIN role with a password, member of todo_app, as the app connects (never the owner): yields
     (name, password, what PgBouncer's auth file holds for it); dropped afterwards."""
     name, password = f"tododb_bench_app_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-    with psycopg.connect(url, autocommit=True) as admin:
+    with connect(url, autocommit=True) as admin:
         admin.execute(
             sql.SQL("create role {} login password {} in role todo_app").format(
                 sql.Identifier(name), sql.Literal(password)
@@ -471,7 +471,7 @@ def _pgbench_through_pgbouncer(url: str, users: int, heavy: int, seed: int, seco
                 max_client_conn=max(bouncer.MAX_CLIENT_CONN, max(clients) + 100),
             )
         )
-        admin = stack.enter_context(psycopg.connect(url, autocommit=True))
+        admin = stack.enter_context(connect(url, autocommit=True))
         mark = one(admin.execute("select now(), coalesce(max(id), 0) from app.task_events"))
         runs = []
         for count in clients:
@@ -683,9 +683,9 @@ def measure(url: str, report: Report, budgets: dict, seed: int, runs: int) -> li
     rolled back still leaves its heap pages not all-visible, which index-only scans then pay for.
     """
     with ExitStack() as stack:
-        owner = stack.enter_context(psycopg.connect(url))
+        owner = stack.enter_context(connect(url))
         name, password, _ = stack.enter_context(_app_login(url))
-        app = stack.enter_context(psycopg.connect(login_url(url, name, password)))
+        app = stack.enter_context(connect(login_url(url, name, password)))
         now = one(owner.execute("select now()"))[0]
         samples = {"users": bench_sharing.users(owner, seed, now), "pairs": bench_sharing.pairs(owner, seed)}
         if not samples["users"]:

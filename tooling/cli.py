@@ -16,13 +16,12 @@ from pathlib import Path
 import psycopg
 
 from tooling import migrate, server
-from tooling.config import ROOT, Settings, describe_target, load_settings
+from tooling.config import ROOT, Settings, load_settings
 from tooling.errors import ToolError, one_line
-from tooling.target import database_url
+from tooling.target import database_url, describe_target
 
 
-def _print_status(url: str, settings: Settings) -> list[migrate.MigrationState]:
-    rows = migrate.states(url, settings.migrations_dir)
+def _print_status(url: str, rows: list[migrate.MigrationState]) -> None:
     print(f"migrations against {describe_target(url)}:")
     width = max(len(row.migration_id) for row in rows)
     for row in rows:
@@ -34,30 +33,30 @@ def _print_status(url: str, settings: Settings) -> list[migrate.MigrationState]:
         print(f"  {state}  {row.migration_id.ljust(width)}  {note}")
     applied = sum(row.applied_at is not None for row in rows)
     print(f"{applied} applied, {len(rows) - applied} pending")
-    return rows
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
     url = database_url(settings)
-    applied = migrate.apply_pending(
+    applied, states = migrate.apply_and_list(
         url, settings.migrations_dir, settings.lock_wait_seconds, accept_edited=args.accept_edited
     )
     if not applied:
         print("nothing to apply: the database is up to date")
-    _print_status(url, settings)
+    _print_status(url, states)
 
 
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> None:
     url = database_url(settings)
-    migrate.roll_back(url, settings.migrations_dir, args.all, settings.lock_wait_seconds)
-    _print_status(url, settings)
+    _, states = migrate.roll_back_and_list(url, settings.migrations_dir, args.all, settings.lock_wait_seconds)
+    _print_status(url, states)
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> None:
     from tooling import drift
 
     url = database_url(settings)
-    states = _print_status(url, settings)
+    states = migrate.states(url, settings.migrations_dir)
+    _print_status(url, states)
     found = drift.check(url, settings.migrations_dir, states)
     print(found.summary())
     for line in found.differences:

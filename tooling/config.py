@@ -11,11 +11,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 from dotenv import dotenv_values
 
-from tododb.conninfo import validate_database_url
 from tooling.errors import ToolError
+from tooling.target import validate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +39,7 @@ def load_settings(migrations_dir: Path | None = None, env_file: Path = ROOT / ".
     dotenv = dotenv_values(env_file) if env_file.is_file() else {}
     url = _setting("DATABASE_URL", dotenv)
     if url is not None:
-        validate_database_url(url)
+        validate(url)
     lock_wait = _setting("TODODB_LOCK_WAIT", dotenv) or "60"
     try:
         lock_wait_seconds = float(lock_wait)
@@ -53,13 +52,3 @@ def load_settings(migrations_dir: Path | None = None, env_file: Path = ROOT / ".
         data_dir=Path(data_dir).resolve() if data_dir else ROOT / ".pgdata",
         lock_wait_seconds=lock_wait_seconds,
     )
-
-
-def describe_target(url: str) -> str:
-    """A password-free label for ``url``, safe to print in an error."""
-    params = psycopg.conninfo.conninfo_to_dict(url)
-    host = params.get("host") or "the default socket"
-    port = params.get("port") or "5432"
-    user = params.get("user") or "(default user)"
-    dbname = params.get("dbname") or user
-    return f"database {dbname!r} as {user!r} at {host}:{port}"

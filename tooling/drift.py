@@ -25,6 +25,7 @@ import psycopg
 from tooling import catalog, migrate
 from tooling.errors import ToolError, one_line
 from tooling.scratch import scratch_database
+from tooling.target import connect
 
 COMPARED = tuple(name for name in catalog.AREAS if name != "database")
 
@@ -54,12 +55,12 @@ def check(url: str, migrations_dir: Path, states: list[migrate.MigrationState] |
     try:
         with scratch_database(url, f"tododb_drift_{os.getpid()}") as scratch_url:
             migrate.apply_pending(scratch_url, migrations_dir, echo=lambda *_: None, only=applied)
-            with psycopg.connect(scratch_url) as conn:
+            with connect(scratch_url) as conn:
                 expected = catalog.snapshot(conn, COMPARED)
     except psycopg.errors.InsufficientPrivilege as exc:
         return Drift(False, reason=f"cannot create a scratch database to compare with: {one_line(exc)}")
     except ToolError as exc:
         return Drift(False, reason=f"the applied migrations do not rebuild on a scratch database: {exc}")
-    with psycopg.connect(url) as conn:
+    with connect(url) as conn:
         live = catalog.snapshot(conn, COMPARED)
     return Drift(True, catalog.differing_objects(expected, live, "the migrations", "the live database"))

@@ -30,13 +30,13 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 from psycopg.types.numeric import Int8
 from tqdm import tqdm
 
 from tooling.config import ROOT
 from tooling.errors import ToolError, one_line
 from tooling.rows import one
+from tooling.target import connect
 
 SETTINGS_FILE = ROOT / "seeds" / "bulk.toml"
 EMAIL_DOMAIN = "bench.example"
@@ -328,7 +328,7 @@ def load(
     """Generate and load the data set; refuses a database that already holds generated data."""
     params = _parameters(users, tasks, seed, settings_file)
     started = time.perf_counter()
-    with psycopg.connect(url, autocommit=True) as conn:
+    with connect(url, autocommit=True) as conn:
         if one(conn.execute("select exists (select from app.users where email like %s)", [f"%@{EMAIL_DOMAIN}"]))[0]:
             raise ToolError("this database already holds generated data; load into a fresh one")
         params["anchor"] = one(conn.execute("select date_trunc('day', now())"))[0]

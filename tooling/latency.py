@@ -22,12 +22,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import psycopg
 from psycopg import sql
 
 from tododb.pool import PoolSettings, as_user, create_pool, read
 from tododb.queries import FIRST_ASC, QUERIES
-from tooling.target import login_url
+from tooling.target import connect, login_url
 from tooling.wire import counting_proxy
 
 PAGE = dict(after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=50)
@@ -74,7 +73,7 @@ def measure(admin_url: str, user_id: uuid.UUID | str, rtt_ms: float = 1.0, runs:
     """
     name, password = f"tododb_latency_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
     user = str(user_id)
-    with psycopg.connect(admin_url, autocommit=True) as admin:
+    with connect(admin_url, autocommit=True) as admin:
         admin.execute(
             sql.SQL("create role {} login password {} in role todo_app").format(
                 sql.Identifier(name), sql.Literal(password)
@@ -85,12 +84,12 @@ def measure(admin_url: str, user_id: uuid.UUID | str, rtt_ms: float = 1.0, runs:
             figures = []
             with create_pool(PoolSettings(url=as_url, min_size=4, max_size=4)) as direct:
                 server_p50, _ = _timed(lambda: read(direct, user, "open_tasks_by_due_date", **PAGE), runs)
-            with psycopg.connect(as_url, autocommit=True) as bare:
+            with connect(as_url, autocommit=True) as bare:
                 trivial_direct, _ = _timed(lambda: bare.execute("select 1").fetchone(), runs)
             with counting_proxy(as_url, delay=rtt_ms / 2000) as (_, through):
                 # One round trip as this proxy and this machine deliver it (the proxy's own cost included):
                 # the floor is that, plus what the page read costs beyond a trivial query without the proxy.
-                with psycopg.connect(through, autocommit=True) as bare:
+                with connect(through, autocommit=True) as bare:
                     one_trip, _ = _timed(lambda: bare.execute("select 1").fetchone(), runs)
                 # Several connections, as a backend has: a returned connection's reset (DISCARD ALL, a
                 # round trip of its own) runs in the pool's worker while the next request takes another.

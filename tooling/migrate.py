@@ -40,6 +40,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -48,9 +49,8 @@ from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
 from yoyo.connections import DatabaseURI
 from yoyo.migrations import Migration, MigrationList, default_migration_table
 
-from tooling import checksums
-from tooling.config import describe_target
-from tooling.errors import ToolError, describe_connect_failure, one_line
+from tooling import checksums, target
+from tooling.errors import ToolError, one_line
 from tooling.rows import one
 
 # The table a run locks (see the module docstring). Unqualified, like yoyo's
@@ -73,12 +73,9 @@ _LOCK_SESSION_SETTINGS = {
 
 
 def _connect(conninfo: str, application_name: str) -> psycopg.Connection:
-    # The libpq URL is passed through untouched (sslmode, options, several
-    # hosts...); yoyo's own URL parser would drop what it does not know.
-    has_timeout = "connect_timeout" in psycopg.conninfo.conninfo_to_dict(conninfo)
-    conn = psycopg.connect(
-        conninfo, autocommit=True, application_name=application_name, connect_timeout=None if has_timeout else 10
-    )
+    # The libpq URL is passed through untouched (sslmode, options, several hosts...); yoyo's own URL
+    # parser would drop what it does not know.
+    conn = target.connect(conninfo, autocommit=True, application_name=application_name)
     if conn.info.server_version >= 160000:
         # A role the migrator creates (0002, 0016a) grants the migrator ADMIN OPTION on it, and with a
         # per-role `createrole_self_grant` also INHERIT and SET: a standing hold on a cluster-wide role.
@@ -170,10 +167,7 @@ def take_lock(conninfo: str, wait_seconds: float) -> psycopg.Connection:
     The returned connection is in an open transaction holding the lock;
     closing it (or its process dying) releases the lock.
     """
-    try:
-        conn = _connect(conninfo, LOCK_APPLICATION_NAME)
-    except psycopg.Error as exc:
-        raise describe_connect_failure(exc, describe_target(conninfo)) from None
+    conn = _connect(conninfo, LOCK_APPLICATION_NAME)
     try:
         for name, value in _LOCK_SESSION_SETTINGS.items():
             conn.execute("select set_config(%s, %s, false)", [name, value])
@@ -305,10 +299,7 @@ class MigrationState:
 def open_backend(url: str, lock_wait_seconds: float = 60.0) -> Iterator[_Backend]:
     """Connect yoyo to ``url``; connection failures become one-line errors."""
     dburi = DatabaseURI("postgresql+psycopg", None, None, None, None, None, {"conninfo": url})
-    try:
-        backend = _Backend(dburi, default_migration_table)
-    except psycopg.Error as exc:
-        raise describe_connect_failure(exc, describe_target(url)) from None
+    backend = _Backend(dburi, default_migration_table)  # connects through tooling.target: one-line failures
     backend.lock_wait_seconds = lock_wait_seconds
     backend.init_database()
     try:
@@ -372,7 +363,13 @@ def _checked(backend: _Backend, migrations: MigrationList, accept: str | None = 
         checksums.verify(backend, applied, adopt=True)
 
 
-def apply_pending(
+def apply_pending(url: str, migrations_dir: Path, **options: Any) -> list[str]:
+    """Apply pending migrations in order (all, up to and including ``upto``, or just those with an id in
+    ``only``); return their ids. ``options``: those of ``apply_and_list``."""
+    return apply_and_list(url, migrations_dir, **options)[0]
+
+
+def apply_and_list(
     url: str,
     migrations_dir: Path,
     lock_wait_seconds: float = 60.0,
@@ -380,9 +377,9 @@ def apply_pending(
     upto: str | None = None,
     accept_edited: str | None = None,
     only: set[str] | None = None,
-) -> list[str]:
-    """Apply pending migrations in order (all, up to and including ``upto``, or
-    just those with an id in ``only``); return their ids."""
+) -> tuple[list[str], list[MigrationState]]:
+    """``apply_pending``, and the state of every migration afterwards (what ``make migrate`` prints), from
+    the same reading of the folder and the same verification, on the same connection."""
     every = load_migrations(migrations_dir)
     wanted = every
     if only is not None:
@@ -402,7 +399,7 @@ def apply_pending(
                 raise _failure("migration", migration, exc, "migrate") from None
             echo(f"applied  {migration.id}")
             applied.append(migration.id)
-    return applied
+        return applied, _states(every, _applied_records(backend))
 
 
 def _applied_records(backend: _Backend, create: bool = True) -> list[tuple[str, str, datetime]]:
@@ -419,6 +416,14 @@ def _applied_records(backend: _Backend, create: bool = True) -> list[tuple[str, 
 
 def roll_back(url: str, migrations_dir: Path, every: bool, lock_wait_seconds: float = 60.0, echo=print) -> list[str]:
     """Roll back the latest applied migration (or all of them, newest first)."""
+    rolled_back, _ = roll_back_and_list(url, migrations_dir, every, lock_wait_seconds, echo)
+    return rolled_back
+
+
+def roll_back_and_list(
+    url: str, migrations_dir: Path, every: bool, lock_wait_seconds: float = 60.0, echo=print
+) -> tuple[list[str], list[MigrationState]]:
+    """``roll_back``, and the state of every migration afterwards, from one reading and one verification."""
     migrations = load_migrations(migrations_dir)
     by_hash = {m.hash: m for m in migrations}
     rolled_back: list[str] = []
@@ -439,19 +444,24 @@ def roll_back(url: str, migrations_dir: Path, every: bool, lock_wait_seconds: fl
                 raise _failure("rollback of", migration, exc, "rollback") from None
             echo(f"rolled back  {migration.id}")
             rolled_back.append(migration.id)
-    return rolled_back
+        return rolled_back, _states(migrations, _applied_records(backend))
+
+
+def _states(migrations: MigrationList, records: list[tuple[str, str, datetime]]) -> list[MigrationState]:
+    """Every migration known to the folder (``migrations``) or the database (``records``), in order."""
+    applied = {h: (mid, when) for h, mid, when in records}
+    result = [MigrationState(m.id, applied.get(m.hash, (None, None))[1], _description(m), True) for m in migrations]
+    known = {m.hash for m in migrations}
+    result += [MigrationState(mid, when, "", False) for h, mid, when in records if h not in known]
+    return result
 
 
 def states(url: str, migrations_dir: Path) -> list[MigrationState]:
-    """Every migration known to the folder or the database, in order, with its state."""
+    """Every migration known to the folder or the database, in order, with its state (read-only)."""
     migrations = load_migrations(migrations_dir)
     with open_backend(url) as backend:
         records = _applied_records(backend, create=False)
         if records:
             applied_hashes = {h for h, _, _ in records}
             checksums.verify(backend, [m for m in migrations if m.hash in applied_hashes], adopt=False)
-    applied = {h: (mid, when) for h, mid, when in records}
-    result = [MigrationState(m.id, applied.get(m.hash, (None, None))[1], _description(m), True) for m in migrations]
-    known = {m.hash for m in migrations}
-    result += [MigrationState(mid, when, "", False) for h, mid, when in records if h not in known]
-    return result
+    return _states(migrations, records)

@@ -13,10 +13,12 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import sql
 
+from tooling.target import connect
+
 
 def drop_database(admin_url: str, name: str) -> None:
     """Drop database ``name`` if it exists, ending any session still connected to it."""
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
@@ -27,7 +29,7 @@ def scratch_database(admin_url: str, name: str, template: str | None = None) -> 
     if template:
         create += sql.SQL(" template {}").format(sql.Identifier(template))
     drop_database(admin_url, name)
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with connect(admin_url, autocommit=True) as conn:
         conn.execute(create)
     try:
         yield psycopg.conninfo.make_conninfo(admin_url, dbname=name)

@@ -34,6 +34,7 @@ from tododb.queries import QUERIES
 from tooling.config import ROOT
 from tooling.errors import ToolError, one_line
 from tooling.rows import one
+from tooling.target import connect
 
 SEEDS_FILE = ROOT / "seeds" / "development.toml"
 
@@ -202,7 +203,7 @@ def seed(url: str, path: Path = SEEDS_FILE, role: str = "todo_app", echo: Callab
     today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     created = []
     ids = {}
-    with psycopg.connect(url) as conn:
+    with connect(url) as conn:
         for user in data["users"]:
             with conn.transaction(), _may_act_as(conn, role):
                 act_as(conn, role, None)  # no identity yet: sign-up comes before it

@@ -159,17 +159,16 @@ def ensure_running(data_dir: Path) -> EmbeddedServer:
     server = _get_server(data_dir)
     info = server.get_postmaster_info()
     embedded = EmbeddedServer(socket_dir=info.socket_dir, port=info.port or 5432)
-    try:
-        with psycopg.connect(embedded.url("postgres"), autocommit=True, connect_timeout=10) as conn:
-            _install_hba(data_dir, conn)
-            exists = conn.execute("select 1 from pg_database where datname = %s", [DATABASE]).fetchone()
-            if not exists:
-                try:
-                    conn.execute(sql.SQL("create database {}").format(sql.Identifier(DATABASE)))
-                except psycopg.errors.DuplicateDatabase:
-                    pass  # a concurrent command created it first
-    except psycopg.OperationalError as exc:
-        raise ToolError(f"the embedded server in {data_dir} is not answering: {one_line(exc)}") from None
+    from tooling.target import connect  # target starts this server: imported when needed, not at load
+
+    with connect(embedded.url("postgres"), embedded_dir=data_dir, autocommit=True) as conn:
+        _install_hba(data_dir, conn)
+        exists = conn.execute("select 1 from pg_database where datname = %s", [DATABASE]).fetchone()
+        if not exists:
+            try:
+                conn.execute(sql.SQL("create database {}").format(sql.Identifier(DATABASE)))
+            except psycopg.errors.DuplicateDatabase:
+                pass  # a concurrent command created it first
     return embedded
 
 

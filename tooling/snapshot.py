@@ -24,12 +24,11 @@ import re
 import subprocess
 from pathlib import Path
 
-import psycopg
-
 from tooling import dictionary, migrate, server
 from tooling.config import ROOT, Settings
 from tooling.errors import ToolError, one_line
 from tooling.scratch import scratch_database
+from tooling.target import connect
 
 SNAPSHOT = ROOT / "schema" / "schema.sql"
 DICTIONARY = ROOT / "schema" / "README.md"
@@ -63,7 +62,7 @@ def generate(settings: Settings) -> dict[Path, str]:
             capture_output=True,
             text=True,
         )
-        with psycopg.connect(url) as conn:
+        with connect(url) as conn:
             readme = dictionary.render(conn)
     if dumped.returncode != 0:
         raise ToolError(f"pg_dump failed: {one_line(dumped.stderr)}")

@@ -65,6 +65,7 @@ from tooling import migrate, server
 from tooling.config import ROOT, Settings
 from tooling.errors import ToolError, one_line
 from tooling.scratch import scratch_database
+from tooling.target import connect
 
 TYPED = ROOT / "tododb" / "typed.py"
 
@@ -703,7 +704,7 @@ def query_docs(sql_dir: Path | None = None) -> dict[str, str]:
 def generate_from(url: str, sql_dir: Path | None = None) -> str:
     """tododb/typed.py's text for the package's queries (or ``sql_dir``'s), as the database at ``url`` describes
     them."""
-    with psycopg.connect(url, autocommit=True) as conn:
+    with connect(url, autocommit=True) as conn:
         described, literals = describe(conn, load_queries(sql_dir), query_docs(sql_dir))
     return render(described, literals)
 

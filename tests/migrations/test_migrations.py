@@ -68,3 +68,40 @@ def test_every_migration_file_has_a_rollback_and_a_description():
         assert (MIGRATIONS_DIR / f"{migration.id}.rollback.sql").is_file(), migration.id
         first_line = path.read_text().splitlines()[0]
         assert first_line.startswith("-- ") and first_line.endswith("."), migration.id
+
+
+def test_make_migrate_reads_the_folder_and_verifies_the_checksums_once(empty_db, monkeypatch, capsys):
+    """The migrate command applies and then prints every migration's state from one reading of the folder
+    and one verification, on one connection (the status it prints is the state it left)."""
+    from tooling import checksums, cli
+    from tooling.config import load_settings
+
+    every = migrate.load_migrations(MIGRATIONS_DIR)
+    for m in every:
+        m.load()
+    # yoyo opens a connection of its own for each migration that runs outside a transaction.
+    outside = sum(not m.use_transactions for m in every)
+    calls = {"read": 0, "verify": 0, "connect": 0}
+
+    def counted(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(migrate, "read_migrations", counted("read", migrate.read_migrations))
+    monkeypatch.setattr(checksums, "verify", counted("verify", checksums.verify))
+    monkeypatch.setattr(migrate, "_connect", counted("connect", migrate._connect))
+    monkeypatch.setenv("DATABASE_URL", db_url(empty_db))
+    settings = load_settings()
+
+    cli.cmd_migrate(cli.build_parser().parse_args(["migrate"]), settings)
+    printed = capsys.readouterr().out
+    assert outside and calls == {"read": 1, "verify": 1, "connect": 2 + outside}  # + the run's and the lock's
+    assert f"{len(MIGRATION_IDS)} applied, 0 pending" in printed
+
+    calls.update(read=0, verify=0, connect=0)
+    cli.cmd_migrate(cli.build_parser().parse_args(["migrate"]), settings)
+    assert calls == {"read": 1, "verify": 1, "connect": 2}
+    assert "nothing to apply" in capsys.readouterr().out

@@ -1,10 +1,12 @@
-"""Where DATABASE_URL comes from, and how it is checked before any work."""
+"""Where DATABASE_URL comes from (the environment, else .env; empty is unset), and the other settings.
+
+How a URL is checked and described: test_target.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from tooling.config import describe_target, load_settings, validate_database_url
+from tooling.config import load_settings
 from tooling.errors import ToolError
 
 ENV_URL = "postgresql://app@db.example:5432/tododb"
@@ -33,26 +35,6 @@ def test_dotenv_is_used_when_the_environment_has_none(monkeypatch, env_file):
 def test_no_url_anywhere_means_the_embedded_server(monkeypatch, tmp_path):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     assert load_settings(env_file=tmp_path / "absent.env").database_url is None
-
-
-def test_hosted_server_url_with_sslmode_is_accepted():
-    params = validate_database_url("postgresql://app:s3cret@ep-1.example.neon.tech/tododb?sslmode=require")
-    assert params["sslmode"] == "require"
-
-
-@pytest.mark.parametrize(
-    "bad",
-    ["mysql://app@localhost/tododb", "postgresql://app@localhost:54x2/tododb", "host=localhost dbname=tododb"],
-)
-def test_malformed_urls_are_refused(bad):
-    with pytest.raises(ToolError, match="DATABASE_URL is malformed"):
-        validate_database_url(bad)
-
-
-def test_target_description_never_shows_the_password():
-    label = describe_target("postgresql://app:s3cret@db.example:6543/tododb")
-    assert "s3cret" not in label
-    assert "db.example:6543" in label and "'tododb'" in label
 
 
 def test_lock_wait_must_be_a_number(monkeypatch, tmp_path):
