@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from tooling import drift, migrate
+from tooling import drift, inventory, migrate
 from tooling.errors import ToolError, one_line
 from tooling.rows import one
 from tooling.target import connect
@@ -267,27 +267,7 @@ def _database_connect(conn: psycopg.Connection) -> list[Line]:
 
 
 def _foreign_key_indexes(conn: psycopg.Connection) -> list[Line]:
-    rows = conn.execute(
-        """
-        select con.conrelid::regclass::text, con.conname,
-               (select string_agg(a.attname, ', ' order by k.n) from unnest(con.conkey) with ordinality k(attnum, n)
-                join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.attnum)
-        from pg_constraint con
-        where con.contype = 'f' and con.connamespace::regnamespace::text = any(%s)
-          and not exists (
-            select from pg_index i
-            where i.indrelid = con.conrelid
-              and (i.indkey::int2[])[0:cardinality(con.conkey) - 1] @> con.conkey
-              and (i.indkey::int2[])[0:cardinality(con.conkey) - 1] <@ con.conkey
-              -- A partial index serves the key's lookups (`where col = $1`) only if they imply its predicate:
-              -- none, or `col IS NOT NULL` on one of the key's own columns.
-              and (i.indpred is null or exists (
-                select from unnest(con.conkey) as k(attnum)
-                join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.attnum
-                where pg_get_expr(i.indpred, i.indrelid) = '(' || quote_ident(a.attname) || ' IS NOT NULL)')))
-        order by 1, 2""",
-        [list(SCHEMAS)],
-    ).fetchall()
+    rows = inventory.unindexed_foreign_keys(conn, SCHEMAS)
     lines = [
         Line(
             "warn",
