@@ -8,19 +8,23 @@ some, so every check is known to bite."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
+from contextlib import contextmanager
 
 import psycopg
 import pytest
 
-from tests.support import acting_as, refused
+from tests.support import MIGRATIONS_DIR, acting_as, db_url, refused, write_migration
 from tests.worlds import Person, two_users
+from tooling import inventory
 
-# The tables whose rows belong to one user: every table of schema app with a policy for everyone named
-# <table>_<command>_own. The catalog is the authority: test_every_table_with_an_own_policy_is_checked_here
-# fails when a table of that kind is not among TABLES (add it, with rows of it in the world). The tables
-# shared by membership are checked here too, for two users who share nothing, and by every policy's guard in
-# test_sharing_rls.py.
+# The tables whose rows belong to one user come from the catalog (tooling.inventory.user_tables: app.users
+# and every table of app with a user_id column), so a table a new migration adds is checked here without
+# touching a list: the check first proves, as the owner, that the world holds rows of it for both users
+# (give it some in the world). The tables shared by membership are checked here too, for two users who share
+# nothing, and by every policy's guard in test_sharing_rls.py. A policy for everyone named
+# <table>_<command>_own marks a table of one user's rows: each such table must be among the user tables.
 OWNED_TABLES_SQL = """
 select distinct p.tablename from pg_catalog.pg_policies as p
 where p.schemaname = 'app' and p.roles = '{public}' and p.policyname ~ ('^' || p.tablename || '_[a-z]+_own$')
@@ -45,14 +49,20 @@ def _archive_completed(conn, people: dict[str, Person]) -> None:
 
 
 @pytest.fixture
-def world(superuser_migrated, request):
-    """ann and bob (tests/worlds.py); for a test of an archive table, with their completed tasks archived (the
-    other tests use those tasks where they were)."""
-    people = two_users(superuser_migrated)
-    callspec = getattr(request.node, "callspec", None)
-    if callspec is not None and callspec.params.get("table") in ARCHIVES:
-        _archive_completed(superuser_migrated, people)
-    return people
+def world(superuser_migrated):
+    """ann and bob (tests/worlds.py)."""
+    return two_users(superuser_migrated)
+
+
+@contextmanager
+def _world_for(conn, world, table: str):
+    """The world as ``table``'s checks need it, in a transaction rolled back at the end: for an archive
+    table, each one's completed task (and its link) archived by the retention job first (the other tables'
+    checks use those tasks where they were)."""
+    with conn.transaction(force_rollback=True):
+        if table in ARCHIVES:
+            _archive_completed(conn, world)
+        yield
 
 
 def _rows_of(conn, table: str, person: Person) -> int:
@@ -113,48 +123,61 @@ def isolation_breaches(conn, world, table: str) -> list[str]:
     return [b for b in breaches if b]
 
 
-TABLES = ["users", "tasks", "tags", "task_tags", "task_events", "tasks_archive", "task_tags_archive"]
-
-
 def test_every_table_with_an_own_policy_is_checked_here(superuser_migrated):
     found = {name for (name,) in superuser_migrated.execute(OWNED_TABLES_SQL)}
     assert found == {"users", "tags", "task_tags", "task_tags_archive"}  # the query finds what it should
-    assert found <= set(TABLES), "a table with an _own policy: add it to TABLES (and rows of it in the world)"
+    tables = inventory.user_tables(superuser_migrated)
+    assert {"tasks", "task_events", "tasks_archive", "project_members"} <= set(tables)  # and by membership
+    assert found <= set(tables), "a table with an _own policy has no user_id column: the checks here miss it"
 
 
-@pytest.mark.parametrize("table", TABLES)
-def test_a_user_reaches_only_their_own_rows(superuser_migrated, world, table):
-    assert isolation_breaches(superuser_migrated, world, table) == []
+def test_a_user_reaches_only_their_own_rows(superuser_migrated, world):
+    breaches = {}
+    for table in inventory.user_tables(superuser_migrated):
+        with _world_for(superuser_migrated, world, table):
+            breaches[table] = isolation_breaches(superuser_migrated, world, table)
+    assert {table: found for table, found in breaches.items() if found} == {}
 
 
-@pytest.mark.parametrize("table", TABLES)
-def test_the_isolation_check_fails_when_the_policies_are_using_true(superuser_migrated, world, table):
-    policies = superuser_migrated.execute(
+def _policies_made_true(conn, table: str) -> None:
+    policies = conn.execute(
         "select policyname, cmd from pg_policies where schemaname = 'app' and tablename = %s and %s = any(roles)",
         [table, "public"],
     ).fetchall()
     assert policies, f"no policies on {table}"
-    with superuser_migrated.transaction(force_rollback=True):
-        for name, command in policies:
-            clauses = {"SELECT": "using (true)", "DELETE": "using (true)", "INSERT": "with check (true)"}
-            clause = clauses.get(command, "using (true) with check (true)")
-            superuser_migrated.execute(f"alter policy {name} on app.{table} {clause}")
-        assert isolation_breaches(superuser_migrated, world, table) != []
+    for name, command in policies:
+        clauses = {"SELECT": "using (true)", "DELETE": "using (true)", "INSERT": "with check (true)"}
+        clause = clauses.get(command, "using (true) with check (true)")
+        conn.execute(f"alter policy {name} on app.{table} {clause}")
+
+
+def test_the_isolation_check_fails_when_the_policies_are_using_true(superuser_migrated, world):
+    unbitten = []
+    for table in inventory.user_tables(superuser_migrated):
+        with _world_for(superuser_migrated, world, table):
+            _policies_made_true(superuser_migrated, table)
+            if isolation_breaches(superuser_migrated, world, table) == []:
+                unbitten.append(table)
+    assert unbitten == [], "with its policies using (true), the check still finds no breach"
 
 
 @pytest.mark.parametrize("role", ["todo_app", "todo_readonly"])
-@pytest.mark.parametrize("table", TABLES)
-def test_without_identity_every_table_reads_as_empty(superuser_migrated, world, role, table):
-    assert _rows_of(superuser_migrated, table, world["ann"]) > 0
-    column = _owner_column(table)
-    with acting_as(superuser_migrated, role, None) as conn:
-        assert conn.execute(f"select count({column}) from app.{table}").fetchone() == (0,)
+def test_without_identity_every_table_reads_as_empty(superuser_migrated, world, role):
+    seen = {}
+    for table in inventory.user_tables(superuser_migrated):
+        with _world_for(superuser_migrated, world, table):
+            assert _rows_of(superuser_migrated, table, world["ann"]) > 0, table
+            column = _owner_column(table)
+            with acting_as(superuser_migrated, role, None) as conn:
+                seen[table] = conn.execute(f"select count({column}) from app.{table}").fetchone()[0]
+    assert {table: count for table, count in seen.items() if count} == {}
 
 
 def test_an_identity_of_no_existing_user_sees_nothing_and_creates_nothing(superuser_migrated, world):
     ghost = uuid.uuid4()
+    tables = inventory.user_tables(superuser_migrated)
     with acting_as(superuser_migrated, "todo_app", ghost) as conn:
-        for table in TABLES:
+        for table in tables:
             assert conn.execute(f"select count({_owner_column(table)}) from app.{table}").fetchone() == (0,), table
         # Not a member of any project, not even an inbox: the insert policy refuses before any key is checked.
         with refused(conn, "42501"):
@@ -251,11 +274,12 @@ def test_the_app_cannot_write_history_directly_but_its_actions_do(superuser_migr
 def test_deleting_your_own_account_removes_everything_of_yours_only(superuser_migrated, world):
     ann, bob = world["ann"], world["bob"]
     _archive_completed(superuser_migrated, world)  # their archived rows go with the account too
+    tables = inventory.user_tables(superuser_migrated)
     with acting_as(superuser_migrated, "todo_app", ann.id) as conn:
         assert conn.execute("delete from app.users where id = %s", [bob.id]).rowcount == 0
         assert conn.execute("delete from app.users where id = %s", [ann.id]).rowcount == 1
         conn.execute("reset role")  # back to the owner to look, before the block rolls back
-        for table in TABLES:
+        for table in tables:
             assert _rows_of(conn, table, ann) == 0, table
             assert _rows_of(conn, table, bob) > 0, table
 
@@ -281,3 +305,57 @@ def test_app_roles_never_read_password_hash(superuser_migrated, world, role):
         for statement in ("select password_hash from app.users", "select * from app.users"):
             with refused(conn, "42501"):
                 conn.execute(statement)
+
+
+# A migration a contributor might add next: a table of one user's rows (forced row-level security, policies
+# for its owner, but no index on its foreign key yet), and one whose row-level security is on but not forced.
+SCRATCH_MIGRATION = """
+create table app.notes (
+  id uuid primary key default gen_random_uuid(),
+  user_id uuid not null default app.current_user_id() references app.users (id) on delete cascade,
+  body text not null
+);
+alter table app.notes enable row level security;
+alter table app.notes force row level security;
+grant select, insert, delete on app.notes to todo_app;
+create policy notes_select_own on app.notes for select using (user_id = app.current_user_id());
+create policy notes_insert_own on app.notes for insert with check (user_id = app.current_user_id());
+create policy notes_delete_own on app.notes for delete using (user_id = app.current_user_id());
+create table app.drafts (
+  id uuid primary key default gen_random_uuid(),
+  user_id uuid not null references app.users (id) on delete cascade
+);
+create index drafts_user_id_idx on app.drafts (user_id);
+alter table app.drafts enable row level security;
+"""
+
+
+def test_a_table_a_new_migration_adds_is_checked_without_touching_a_list(superuser_migrated, world, tmp_path):
+    """The checks find a new table in the catalog: its isolation and the mutation test of its policies, the
+    foreign-key index rule and the forced row-level security rule (make doctor's), all without a list."""
+    from tooling import doctor, migrate
+
+    folder = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, folder)
+    last = migrate.load_migrations(MIGRATIONS_DIR)[-1].id
+    write_migration(folder, "9999_create_notes", f"-- Notes: a scratch table\n-- depends: {last}\n{SCRATCH_MIGRATION}")
+    url = db_url(superuser_migrated)
+    superuser_migrated.commit()  # the world, so that the migration does not wait on its open transaction
+    assert migrate.apply_pending(url, folder, echo=lambda *_: None) == ["9999_create_notes"]
+    ann, bob = world["ann"], world["bob"]
+    for person in (ann, bob):
+        superuser_migrated.execute("insert into app.notes (user_id, body) values (%s, 'mine')", [person.id])
+
+    assert {"notes", "drafts"} <= set(inventory.user_tables(superuser_migrated))
+    assert isolation_breaches(superuser_migrated, world, "notes") == []
+    with _world_for(superuser_migrated, world, "notes"):
+        _policies_made_true(superuser_migrated, "notes")
+        assert isolation_breaches(superuser_migrated, world, "notes") != []
+
+    unindexed = inventory.unindexed_foreign_keys(superuser_migrated, ("app",))
+    assert [(table, name) for table, name, _ in unindexed] == [("app.notes", "notes_user_id_fkey")]
+    lines = doctor.examine(url, folder)
+    assert [line.text.split(":")[0] for line in lines if line.level == "SECURITY"] == ["app.drafts"]
+    assert any(
+        line.level == "warn" and line.text.startswith("app.notes: foreign key notes_user_id_fkey") for line in lines
+    )
