@@ -52,7 +52,7 @@ import psycopg
 from psycopg import sql
 
 from tododb.pool import act_as
-from tododb.queries import FIRST_ASC, FIRST_DESC, QUERIES, ZERO_UUID
+from tododb.queries import QUERIES, ZERO_UUID, first_page, first_page_params, parameters, reads
 from tooling import bench_sharing, bouncer, generate, latency, migrate, server
 from tooling.config import ROOT, Settings
 from tooling.errors import ToolError, one_line
@@ -64,7 +64,7 @@ BENCH_DIR = ROOT / "bench"
 RESULTS_DIR = BENCH_DIR / "results"
 SCRATCH_DB = "tododb_bench"
 CLIENTS_PER_PGBENCH_THREAD = 64  # through PgBouncer (see _pgbench_through_pgbouncer)
-PAGE = {"page_size": 50}
+PAGE_SIZE = 50
 # The sign-in path runs before any identity; it is not part of the app's request mix.
 NOT_MEASURED = ("sign_up", "user_for_login", "record_login")
 
@@ -91,33 +91,25 @@ def _invited(conn: psycopg.Connection, row: dict) -> dict:
     return {"invitation_id": invitation}
 
 
-READS = {
-    "open_tasks_by_due_date": Call(lambda u: {"after_due_at": FIRST_ASC[0], "after_id": FIRST_ASC[1]} | PAGE),
-    "open_tasks_by_due_date (page 5)": Call(lambda u: u["open_page5"]),
-    "overdue_tasks": Call(lambda u: {"after_due_at": FIRST_ASC[0], "after_id": FIRST_ASC[1]} | PAGE),
-    "tasks_by_status": Call(
-        lambda u: {"status": "pending", "after_created_at": FIRST_DESC[0], "after_id": FIRST_DESC[1]} | PAGE
-    ),
-    "deleted_tasks": Call(lambda u: {"after_deleted_at": FIRST_DESC[0], "after_id": FIRST_DESC[1]} | PAGE),
-    "get_task": Call(lambda u: {"task_id": u["task"]}),
-    "tasks_with_tag": Call(
-        lambda u: {"tag_id": u["tag"], "after_tagged_at": FIRST_DESC[0], "after_id": FIRST_DESC[1]} | PAGE
-    ),
-    "count_tasks_by_status": Call(lambda u: {}),
-    "count_overdue_tasks": Call(lambda u: {}),
-    "list_tags": Call(lambda u: {}),
-    "current_user_profile": Call(lambda u: {}),
-    "upcoming_tasks": Call(lambda u: {"after_due_at": u["now"], "after_id": ZERO_UUID} | PAGE),
-    "tasks_assigned_to_me": Call(lambda u: {"after_due_at": FIRST_ASC[0], "after_id": FIRST_ASC[1]} | PAGE),
-    "my_projects": Call(lambda u: {}),
-    # A member's reads of one shared project (the owner's side: the same SQL, its project_id explicit).
-    "project_open_tasks": Call(
-        lambda p: {"project_id": p["project"], "after_due_at": FIRST_ASC[0], "after_id": FIRST_ASC[1]} | PAGE,
-        sample="pairs",
-        actor="member",
-    ),
-    "project_members": Call(lambda p: {"project_id": p["project"]}, sample="pairs", actor="member"),
-}
+def _read_call(name: str) -> Call:
+    """How the bench calls a read, derived from the query: its first page as its comment states it, and the
+    sample's task, tag and project for the parameters that name one. A read of one project (it takes
+    ``project_id``) is a member's read of a shared project, its owner's side the same SQL with the project
+    explicit."""
+    if "project_id" in parameters(name):
+        return Call(lambda p: first_page_params(name, PAGE_SIZE, project_id=p["project"]), "pairs", "member")
+    return Call(lambda u: first_page_params(name, PAGE_SIZE, status="pending", task_id=u["task"], tag_id=u["tag"]))
+
+
+# Every read (tododb.queries.reads(): a new one is measured without touching a list), and a later page of
+# the main list.
+READS: dict[str, Call] = {}
+for _name in reads():
+    READS[_name] = _read_call(_name)
+    if _name == "open_tasks_by_due_date":
+        READS[f"{_name} (page 5)"] = Call(lambda u: u["open_page5"])
+# "Upcoming" as the app opens it: from the present on (its first page starts with the overdue tasks).
+READS["upcoming_tasks"] = Call(lambda u: {"after_due_at": u["now"], "after_id": ZERO_UUID, "page_size": PAGE_SIZE})
 WRITES = {
     "create_task": Call(
         lambda u: {"title": "bench", "description": None, "priority": "high", "due_at": None, "estimated_hours": None}
@@ -384,8 +376,7 @@ def _pgbench(
 
 # The parameters of the mix's named queries, as pgbench substitutes them: text, quoted where SQL needs it.
 MIX_PARAMETERS = {
-    "after_due_at": f"'{FIRST_ASC[0]}'",
-    "after_id": f"'{FIRST_ASC[1]}'",
+    **{name: f"'{value}'" for name, value in first_page("open_tasks_by_due_date").items()},
     "page_size": "50",
     "title": "'pgbench task'",
     "description": "null",

@@ -22,7 +22,7 @@ from datetime import datetime
 
 import psycopg
 
-from tododb.queries import FIRST_ASC
+from tododb.queries import first_page_params
 from tooling.rows import one
 
 DRAWN_USERS = 50
@@ -101,11 +101,11 @@ def _rows_for(conn: psycopg.Connection, user_id, prefer_shared: bool, now: datet
         "project": project,
         "assignee": assignee,
         "now": now,
-        "open_page5": {
-            "after_due_at": page5[0] if page5 else FIRST_ASC[0],
-            "after_id": page5[1] if page5 else FIRST_ASC[1],
-            "page_size": 50,
-        },
+        "open_page5": (
+            {"after_due_at": page5[0], "after_id": page5[1], "page_size": 50}
+            if page5
+            else first_page_params("open_tasks_by_due_date", 50)
+        ),
     }
 
 

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from psycopg import sql
 
 from tododb.pool import PoolSettings, as_user, create_pool, read
-from tododb.queries import FIRST_ASC, QUERIES
+from tododb.queries import QUERIES, first_page_params
 from tooling.target import connect, login_url
 from tooling.wire import counting_proxy
 
-PAGE = dict(after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=50)
+PAGE = first_page_params("open_tasks_by_due_date", 50)
 
 
 @dataclass(frozen=True)

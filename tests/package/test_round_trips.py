@@ -16,11 +16,12 @@ import pytest
 
 from tests.logins import login_role
 from tests.support import new_task, new_user
-from tododb import FIRST_ASC, QUERIES, as_user, read
+from tododb import QUERIES, as_user, read
 from tododb.pool import PoolSettings, create_pool
+from tododb.queries import first_page_params
 from tooling.wire import counting_proxy
 
-PAGE = dict(after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=50)
+PAGE = first_page_params("open_tasks_by_due_date", 50)
 
 
 @pytest.fixture
