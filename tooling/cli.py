@@ -104,12 +104,12 @@ def cmd_health(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
-    from tooling import bench
+    from tooling import bench, bench_report
 
     started = time.perf_counter()
     report = bench.run(settings, tasks=args.tasks, seed=args.seed, runs=args.runs, pgbench_seconds=args.pgbench_seconds)
-    print(bench.markdown(report), end="")
-    path = bench.write_results(report)
+    print(bench_report.markdown(report), end="")
+    path = bench_report.write_results(report)
     print(f"results: {path.relative_to(ROOT)} (and latest.json); {time.perf_counter() - started:.0f} s in all")
     if report.failures:
         raise ToolError("benchmark budgets missed: " + "; ".join(report.failures))

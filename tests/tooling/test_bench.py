@@ -10,7 +10,7 @@ import json
 import pytest
 
 from tododb.queries import QUERIES
-from tooling import bench
+from tooling import bench, bench_pgbench, bench_report
 from tooling.config import ROOT, Settings
 
 
@@ -18,7 +18,7 @@ from tooling.config import ROOT, Settings
 def settings(migrated_proc, monkeypatch, tmp_path):
     from tests.support import PARAMS
 
-    monkeypatch.setattr(bench, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(bench_report, "RESULTS_DIR", tmp_path / "results")
     # The bench makes its scratch database on the tests' server.
     return Settings(PARAMS.url(PARAMS.maintenance_dbname), ROOT / "migrations", ROOT / ".pgdata", 60.0)
 
@@ -53,10 +53,10 @@ def test_bench_smoke_run_measures_every_query_and_writes_its_results(settings):
     assert [r.query for r in judged] == ["upcoming_tasks"]
 
     # pgbench runs the named queries' SQL as they are now, every placeholder turned into a pgbench variable.
-    script = bench._mix_script()
+    script = bench_pgbench.mix_script()
     assert "{{" not in script and "%(" not in script and QUERIES.count_tasks_by_status.sql.strip()[:40] in script
     assert report.pgbench["tps"] > 0 and report.pgbench["failed"] == 0
-    path = bench.write_results(report)
+    path = bench_report.write_results(report)
     text = path.read_text()
     assert "| open_tasks_by_due_date | read |" in text and "| upcoming_tasks | read |" in text
     assert "A member's read of a shared project (project_open_tasks" in text
@@ -68,6 +68,6 @@ def test_bench_smoke_run_measures_every_query_and_writes_its_results(settings):
     report.judged = True
     report.sharing = {"query": "project_open_tasks", "measured": False}
     report.heaviest["results"] = [r for r in heaviest["results"] if r.query != "upcoming_tasks"]
-    missed = bench._judge(report, budgets)
+    missed = bench_report.judge(report, budgets)
     assert any("project_open_tasks): not measured" in m for m in missed)
     assert any("upcoming_tasks (the user in the most projects): not measured" in m for m in missed)
