@@ -41,7 +41,7 @@ from tests.support import (
     write_migration,
 )
 from tododb.pool import act_as
-from tooling import migrate
+from tooling import migrate, migration_lock
 from tooling.config import ROOT
 
 BACKFILL = "0040_backfill_projects"
@@ -155,7 +155,7 @@ def _migration_sessions(admin: psycopg.Connection) -> list[int]:
         pid
         for (pid,) in admin.execute(
             "select pid from pg_stat_activity where datname = current_database() and application_name = any(%s)",
-            [[migrate.APPLICATION_NAME, migrate.LOCK_APPLICATION_NAME]],
+            [[migrate.APPLICATION_NAME, migration_lock.LOCK_APPLICATION_NAME]],
         ).fetchall()
     ]
 
@@ -449,7 +449,7 @@ def test_not_null_is_proved_from_the_validated_checks_without_scanning(small_dat
     db = small_database
     migrate.apply_pending(db.url, MIGRATIONS_DIR, upto=VALIDATED, echo=lambda *_: None)
     messages: list[str] = []
-    connect = migrate._connect
+    connect = migration_lock.connect_migrator
 
     def connect_and_listen(conninfo: str, application_name: str) -> psycopg.Connection:
         conn = connect(conninfo, application_name)
@@ -457,7 +457,7 @@ def test_not_null_is_proved_from_the_validated_checks_without_scanning(small_dat
         conn.execute("set client_min_messages = debug1")
         return conn
 
-    monkeypatch.setattr(migrate, "_connect", connect_and_listen)
+    monkeypatch.setattr(migration_lock, "connect_migrator", connect_and_listen)
     migrate.apply_pending(db.url, MIGRATIONS_DIR, upto=NOT_NULL, echo=lambda *_: None)
     for column in ("tasks.project_id", "task_events.project_id"):
         assert (

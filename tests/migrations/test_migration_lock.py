@@ -26,6 +26,7 @@ from tests.support import (
 )
 from tooling import migrate, server
 from tooling.config import ROOT
+from tooling.migration_lock import LOCK_APPLICATION_NAME, LOCK_TABLE, take_lock
 
 SLOW_MIGRATION = (
     "-- Create a table, then sleep when asked to, so a run can be caught mid-migration.\n"
@@ -66,7 +67,7 @@ def _migration_backend(
 def _lock_sessions(observer: psycopg.Connection, dbname: str) -> int:
     return observer.execute(
         "select count(*) from pg_stat_activity where datname = %s and application_name = %s",
-        [dbname, migrate.LOCK_APPLICATION_NAME],
+        [dbname, LOCK_APPLICATION_NAME],
     ).fetchone()[0]
 
 
@@ -91,7 +92,7 @@ def _start_cli(*args: str, env: dict[str, str]) -> subprocess.Popen:
 
 @pytest.mark.parametrize("command", ["migrate", "rollback"])
 def test_second_run_gives_up_in_one_line_when_the_lock_stays_held(empty_db, command):
-    holder = migrate.take_lock(db_url(empty_db), 0)  # another run, holding the lock the way every run does
+    holder = take_lock(db_url(empty_db), 0)  # another run, holding the lock the way every run does
     holder_pid = holder.info.backend_pid
     try:
         result = run_cli(command, env={"DATABASE_URL": db_url(empty_db), "TODODB_LOCK_WAIT": "1"})
@@ -105,11 +106,11 @@ def test_second_run_gives_up_in_one_line_when_the_lock_stays_held(empty_db, comm
 
 
 def test_second_run_waits_for_the_lock_then_completes(empty_db, observer):
-    holder = migrate.take_lock(db_url(empty_db), 0)
+    holder = take_lock(db_url(empty_db), 0)
     proc = _start_cli("migrate", env={"DATABASE_URL": db_url(empty_db), "TODODB_LOCK_WAIT": "60"})
     try:
         _wait_for(
-            lambda: _migration_backend(observer, empty_db.info.dbname, "relation", migrate.LOCK_APPLICATION_NAME),
+            lambda: _migration_backend(observer, empty_db.info.dbname, "relation", LOCK_APPLICATION_NAME),
             what="the run to wait",
         )
         holder.close()  # the holder's session ends: the server releases its lock
@@ -124,7 +125,7 @@ def test_second_run_waits_for_the_lock_then_completes(empty_db, observer):
 
 
 def test_status_takes_no_lock_and_creates_nothing(empty_db):
-    holder = migrate.take_lock(db_url(empty_db), 0)
+    holder = take_lock(db_url(empty_db), 0)
     try:
         result = run_cli("status", env={"DATABASE_URL": db_url(empty_db), "TODODB_LOCK_WAIT": "1"})
     finally:
@@ -141,31 +142,31 @@ def test_an_app_login_cannot_take_the_lock_and_does_not_delay_a_run(superuser_mi
         app.execute("set lock_timeout = '2s'")
         for mode in CONFLICTING_MODES + ("access share",):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                app.execute(f"lock table {migrate.LOCK_TABLE} in {mode} mode")
+                app.execute(f"lock table {LOCK_TABLE} in {mode} mode")
             app.rollback()
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            app.execute(f"select * from {migrate.LOCK_TABLE} for update")
+            app.execute(f"select * from {LOCK_TABLE} for update")
         app.rollback()
         # The refusal comes before the lock: a failed attempt, its transaction still open, holds nothing...
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            app.execute(f"lock table {migrate.LOCK_TABLE} in access exclusive mode")
+            app.execute(f"lock table {LOCK_TABLE} in access exclusive mode")
         held = superuser_migrated.execute(
             "select count(*) from pg_locks where pid = %s and relation = to_regclass(%s)",
-            [app.info.backend_pid, migrate.LOCK_TABLE],
+            [app.info.backend_pid, LOCK_TABLE],
         ).fetchone()
         assert held == (0,)
         # ...so the migrator takes the lock at once, and a whole run does not wait.
-        migrate.take_lock(url, 0).close()
+        take_lock(url, 0).close()
         started = time.monotonic()
         result = run_cli("migrate", env={"DATABASE_URL": url, "TODODB_LOCK_WAIT": "5"})
         assert result.returncode == 0, result.stderr
         assert "waiting" not in result.stderr and time.monotonic() - started < 5
         # And while a run holds it, the app's attempt is refused at once, not queued behind it.
-        holder = migrate.take_lock(url, 0)
+        holder = take_lock(url, 0)
         try:
             app.rollback()
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                app.execute(f"lock table {migrate.LOCK_TABLE} in exclusive mode")
+                app.execute(f"lock table {LOCK_TABLE} in exclusive mode")
         finally:
             holder.close()
 
@@ -173,25 +174,25 @@ def test_an_app_login_cannot_take_the_lock_and_does_not_delay_a_run(superuser_mi
 def test_the_lock_table_is_empty_granted_to_no_one_and_not_part_of_the_schema(superuser_migrated):
     owner, acl, columns = superuser_migrated.execute(
         "select pg_get_userbyid(relowner), relacl::text, relnatts from pg_class where oid = to_regclass(%s)",
-        [migrate.LOCK_TABLE],
+        [LOCK_TABLE],
     ).fetchone()
     migrator = superuser_migrated.execute(
         "select pg_get_userbyid(relowner) from pg_class where oid = '_yoyo_migration'::regclass"
     )
     assert owner == migrator.fetchone()[0] and columns == 0  # created by the run, like yoyo's own tables
     assert acl is None  # never granted: only its owner (and superusers) may lock it
-    assert migrate.LOCK_TABLE not in repr(catalog_snapshot(superuser_migrated))  # so drift and the snapshot ignore it
-    assert superuser_migrated.execute(f"select count(*) from {migrate.LOCK_TABLE}").fetchone() == (0,)
+    assert LOCK_TABLE not in repr(catalog_snapshot(superuser_migrated))  # so drift and the snapshot ignore it
+    assert superuser_migrated.execute(f"select count(*) from {LOCK_TABLE}").fetchone() == (0,)
 
 
 def test_default_privileges_do_not_reach_the_lock_table(empty_db):
     empty_db.autocommit = True
     empty_db.execute("alter default privileges grant all on tables to public, todo_app")
-    migrate.take_lock(db_url(empty_db), 0).close()  # a first run creates the table
+    take_lock(db_url(empty_db), 0).close()  # a first run creates the table
     granted = empty_db.execute(
         "select count(*) from pg_class c, aclexplode(c.relacl) a where c.oid = to_regclass(%s)"
         " and a.grantee <> c.relowner",
-        [migrate.LOCK_TABLE],
+        [LOCK_TABLE],
     ).fetchone()
     assert granted == (0,)
     # The boundary: the default privileges do apply to any other table.
@@ -203,11 +204,11 @@ def test_a_lock_table_an_app_login_owns_is_refused_in_one_line(empty_db):
     empty_db.autocommit = True
     with login_role(empty_db, empty_db.info.dbname) as app_url:  # a login in todo_app planted the table first
         app = psycopg.conninfo.conninfo_to_dict(app_url)["user"]
-        empty_db.execute(f"create table {migrate.LOCK_TABLE} ()")
-        empty_db.execute(f'alter table {migrate.LOCK_TABLE} owner to "{app}"')
+        empty_db.execute(f"create table {LOCK_TABLE} ()")
+        empty_db.execute(f'alter table {LOCK_TABLE} owner to "{app}"')
         line = assert_one_line_error(run_cli("migrate", env={"DATABASE_URL": db_url(empty_db)}))
         assert f"role {app} (an app role or a member of one) owns or may write" in line
-        empty_db.execute(f"drop table {migrate.LOCK_TABLE}")
+        empty_db.execute(f"drop table {LOCK_TABLE}")
     result = run_cli("migrate", env={"DATABASE_URL": db_url(empty_db)})  # the next run creates its own
     assert result.returncode == 0, result.stderr
 
@@ -215,11 +216,11 @@ def test_a_lock_table_an_app_login_owns_is_refused_in_one_line(empty_db):
 def test_a_privilege_on_the_lock_table_granted_to_an_app_role_is_refused_until_revoked(superuser_migrated):
     superuser_migrated.autocommit = True
     env = {"DATABASE_URL": db_url(superuser_migrated)}
-    superuser_migrated.execute(f"grant update on {migrate.LOCK_TABLE} to todo_app")
+    superuser_migrated.execute(f"grant update on {LOCK_TABLE} to todo_app")
     line = assert_one_line_error(run_cli("migrate", env=env))
     assert "role todo_app (an app role or a member of one) owns or may write" in line
-    superuser_migrated.execute(f"grant select on {migrate.LOCK_TABLE} to todo_app")  # ACCESS SHARE only: harmless
-    superuser_migrated.execute(f"revoke update on {migrate.LOCK_TABLE} from todo_app")
+    superuser_migrated.execute(f"grant select on {LOCK_TABLE} to todo_app")  # ACCESS SHARE only: harmless
+    superuser_migrated.execute(f"revoke update on {LOCK_TABLE} from todo_app")
     result = run_cli("migrate", env=env)
     assert result.returncode == 0, result.stderr
 
@@ -228,20 +229,20 @@ def test_a_lock_table_another_migrator_owns_is_used(empty_db):
     empty_db.autocommit = True
     with login_role(empty_db, empty_db.info.dbname, in_role=None) as other_url:  # say, the owner of the copied db
         other = psycopg.conninfo.conninfo_to_dict(other_url)["user"]
-        empty_db.execute(f"create table {migrate.LOCK_TABLE} ()")
-        empty_db.execute(f'alter table {migrate.LOCK_TABLE} owner to "{other}"')
+        empty_db.execute(f"create table {LOCK_TABLE} ()")
+        empty_db.execute(f'alter table {LOCK_TABLE} owner to "{other}"')
         result = run_cli("migrate", env={"DATABASE_URL": db_url(empty_db)})
         assert result.returncode == 0, result.stderr
-        empty_db.execute(f"drop table {migrate.LOCK_TABLE}")
+        empty_db.execute(f"drop table {LOCK_TABLE}")
 
 
 def test_a_first_run_racing_another_to_create_the_lock_table_goes_on(empty_db, observer):
     racer = psycopg.connect(db_url(empty_db))  # another first run: created the table, not yet committed
-    racer.execute(f"create table {migrate.LOCK_TABLE} ()")
+    racer.execute(f"create table {LOCK_TABLE} ()")
     proc = _start_cli("migrate", env={"DATABASE_URL": db_url(empty_db)})
     try:
         _wait_for(
-            lambda: _migration_backend(observer, empty_db.info.dbname, "transactionid", migrate.LOCK_APPLICATION_NAME),
+            lambda: _migration_backend(observer, empty_db.info.dbname, "transactionid", LOCK_APPLICATION_NAME),
             what="the run to queue behind the create",
         )
         racer.commit()
@@ -264,7 +265,7 @@ def test_two_first_ever_runs_at_once_both_succeed_and_apply_each_migration_once(
 
 
 def test_a_held_lock_does_not_block_pg_dump(superuser_migrated, tmp_path):
-    holder = migrate.take_lock(db_url(superuser_migrated), 0)
+    holder = take_lock(db_url(superuser_migrated), 0)
     try:
         dumped = subprocess.run(
             [

@@ -73,7 +73,7 @@ def test_every_migration_file_has_a_rollback_and_a_description():
 def test_make_migrate_reads_the_folder_and_verifies_the_checksums_once(empty_db, monkeypatch, capsys):
     """The migrate command applies and then prints every migration's state from one reading of the folder
     and one verification, on one connection (the status it prints is the state it left)."""
-    from tooling import checksums, cli
+    from tooling import checksums, cli, migration_lock
     from tooling.config import load_settings
 
     every = migrate.load_migrations(MIGRATIONS_DIR)
@@ -92,7 +92,7 @@ def test_make_migrate_reads_the_folder_and_verifies_the_checksums_once(empty_db,
 
     monkeypatch.setattr(migrate, "read_migrations", counted("read", migrate.read_migrations))
     monkeypatch.setattr(checksums, "verify", counted("verify", checksums.verify))
-    monkeypatch.setattr(migrate, "_connect", counted("connect", migrate._connect))
+    monkeypatch.setattr(migration_lock, "connect_migrator", counted("connect", migration_lock.connect_migrator))
     monkeypatch.setenv("DATABASE_URL", db_url(empty_db))
     settings = load_settings()
 
