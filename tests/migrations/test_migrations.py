@@ -73,7 +73,7 @@ def test_every_migration_file_has_a_rollback_and_a_description():
 def test_make_migrate_reads_the_folder_and_verifies_the_checksums_once(empty_db, monkeypatch, capsys):
     """The migrate command applies and then prints every migration's state from one reading of the folder
     and one verification, on one connection (the status it prints is the state it left)."""
-    from tooling import checksums, cli, migration_lock
+    from tooling import checksums, cli, commands, migration_lock
     from tooling.config import load_settings
 
     every = migrate.load_migrations(MIGRATIONS_DIR)
@@ -96,12 +96,12 @@ def test_make_migrate_reads_the_folder_and_verifies_the_checksums_once(empty_db,
     monkeypatch.setenv("DATABASE_URL", db_url(empty_db))
     settings = load_settings()
 
-    cli.cmd_migrate(cli.build_parser().parse_args(["migrate"]), settings)
+    commands.cmd_migrate(cli.build_parser().parse_args(["migrate"]), settings)
     printed = capsys.readouterr().out
     assert outside and calls == {"read": 1, "verify": 1, "connect": 2 + outside}  # + the run's and the lock's
     assert f"{len(MIGRATION_IDS)} applied, 0 pending" in printed
 
     calls.update(read=0, verify=0, connect=0)
-    cli.cmd_migrate(cli.build_parser().parse_args(["migrate"]), settings)
+    commands.cmd_migrate(cli.build_parser().parse_args(["migrate"]), settings)
     assert calls == {"read": 1, "verify": 1, "connect": 2}
     assert "nothing to apply" in capsys.readouterr().out
