@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
 
-.PHONY: help migration migrate rollback status psql stop seed health bench schema types backup restore maintain doctor lint test
+.PHONY: help migration migrate rollback status psql stop seed health bench schema types backup restore maintain doctor top lint test
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -67,6 +67,9 @@ restore: $(STAMP) ## restore an archive: [FILE=path] [INTO=dbname] [FORCE=1]
 
 doctor: $(STAMP) ## check the database: version, TLS, migrations, drift, RLS, grants, indexes
 	@$(BIN)/tododb doctor
+
+top: $(STAMP) ## the live database: slowest statements, cache, bloat, vacuum, sessions, lock waits, connections
+	@$(BIN)/tododb top
 
 # JOB=purge|archive AGE=30d|365d [BATCH=1000]
 maintain: $(STAMP) ## retention jobs: JOB=purge|archive AGE=30d|365d [BATCH=1000]

@@ -1,7 +1,7 @@
 """The command line: parse the arguments, run the command (tooling/commands.py), tell a failure in one line.
 
 Mirrors the Makefile (`migrate`, `rollback [--all]`, `status`, `migration`, `psql`, `stop`, `seed`,
-`health`, `schema`, `types`, `backup`, `restore`, `maintain`, `doctor`, `bench`). A failure the user can
+`health`, `schema`, `types`, `backup`, `restore`, `maintain`, `doctor`, `top`, `bench`). A failure the user can
 fix ends as one line on stderr and exit status 1; Ctrl-C ends with 130.
 """
 
@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "doctor", help="check the database: version, TLS, migrations, drift, RLS, grants, indexes"
     ).set_defaults(func=commands.cmd_doctor)
+    sub.add_parser(
+        "top", help="the live database: slowest statements, cache, bloat, vacuum, sessions, lock waits, connections"
+    ).set_defaults(func=commands.cmd_top)
     bench = sub.add_parser("bench", help="benchmark the named queries on a large generated data set")
     bench.add_argument("--tasks", type=int, default=int(os.environ.get("BENCH_TASKS") or 2_000_000))
     bench.add_argument("--seed", type=int, default=1)

@@ -171,6 +171,18 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> None:
         raise ToolError(f"{len(security)} security finding(s), listed above")
 
 
+def cmd_top(args: argparse.Namespace, settings: Settings) -> None:
+    from tooling import top
+
+    url = database_url(settings)
+    print(f"top: {describe_target(url)}")
+    lines = top.examine(url)
+    for line in lines:
+        print(line)
+    warnings = [line for line in lines if line.level == "warn"]
+    print(f"{len(warnings)} warning(s)" if warnings else "no warnings")
+
+
 def cmd_migration(args: argparse.Namespace, settings: Settings) -> None:
     from tooling import scaffold
 

