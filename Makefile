@@ -57,9 +57,9 @@ schema: $(STAMP) ## regenerate schema/schema.sql and schema/README.md from a fre
 types: $(STAMP) ## regenerate tododb/typed.py from a freshly migrated database
 	@$(BIN)/tododb types
 
-# FILE=path (default: backups/<dbname>-<UTC time>.dump)
-backup: $(STAMP) ## write a pg_dump archive: [FILE=path]
-	@$(BIN)/tododb backup $(if $(FILE),--file '$(FILE)')
+# FILE=path (default: backups/<dbname>-<UTC time>.dump); VERIFY=0 skips the restore into a scratch database
+backup: $(STAMP) ## write a pg_dump archive and verify it restores: [FILE=path] [VERIFY=0]
+	@$(BIN)/tododb backup $(if $(FILE),--file '$(FILE)') $(if $(filter 0 no false,$(VERIFY)),--no-verify)
 
 # FILE=path (default: the newest in backups/), INTO=dbname (a new database), FORCE=1 (replace a non-empty one)
 restore: $(STAMP) ## restore an archive: [FILE=path] [INTO=dbname] [FORCE=1]

@@ -1,5 +1,9 @@
 """`make backup` / `make restore`: pg_dump custom-format archives of the configured database.
 
+A backup is verified unless asked not to (`make backup VERIFY=0`): it is taken from a snapshot the tool
+exports, each table's rows are counted and checksummed in that snapshot, and the archive is restored into a
+scratch database where the same figures must come out (tooling/backup_verify.py).
+
 A backup is the whole database: schema, data, grants, policies, owners, and
 the migration records (so a restored copy knows which migrations it has and
 `make status` finds no drift). pg_dump reads with row-level security off and
@@ -40,7 +44,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from tooling import server
+from tooling import backup_verify, server
 from tooling.config import ROOT
 from tooling.errors import ToolError, one_line
 from tooling.rows import one
@@ -92,15 +96,49 @@ def latest_file() -> Path:
 
 def backup(url: str, file: Path) -> Path:
     """Write a custom-format archive of ``url`` to ``file``; it appears only when complete."""
+    return _dump(url, file, verify=False)[0]
+
+
+def backup_and_verify(url: str, file: Path) -> tuple[Path, backup_verify.Verified]:
+    """``backup``, then the proof that the archive restores to the data it was taken from (tooling.backup_verify):
+    the archive is kept either way, and a failed proof is a ToolError that says so."""
+    file, expected = _dump(url, file, verify=True)
+    assert expected is not None
+    return file, backup_verify.verify(url, file, expected, _restore_into_scratch)
+
+
+def _dump(url: str, file: Path, verify: bool) -> tuple[Path, backup_verify.Figures | None]:
+    """pg_dump from a snapshot the tool exports, and (``verify``) every table's figures in that snapshot."""
     file.parent.mkdir(parents=True, exist_ok=True)
     partial = file.with_name(file.name + ".partial")
     conninfo, env = client_invocation(url)
-    done = _run("pg_dump", "--format=custom", "--no-statistics", f"--file={partial}", f"--dbname={conninfo}", env=env)
-    if done.returncode != 0:
+    try:
+        with backup_verify.exported_snapshot(url) as (snapshot, conn):
+            done = _run(
+                "pg_dump",
+                "--format=custom",
+                "--no-statistics",
+                f"--snapshot={snapshot}",
+                f"--file={partial}",
+                f"--dbname={conninfo}",
+                env=env,
+            )
+            if done.returncode != 0:
+                partial.unlink(missing_ok=True)
+                raise ToolError(f"pg_dump of {describe_target(url)} failed, no backup written: {one_line(done.stderr)}")
+            expected = backup_verify.figures(conn) if verify else None
+    except ToolError as exc:
         partial.unlink(missing_ok=True)
-        raise ToolError(f"pg_dump of {describe_target(url)} failed, no backup written: {one_line(done.stderr)}")
+        if "no backup written" in str(exc):
+            raise
+        raise ToolError(f"cannot back up {describe_target(url)}, no backup written: {exc}") from None
     partial.replace(file)
-    return file
+    return file, expected
+
+
+def _restore_into_scratch(target: str, file: Path) -> None:
+    """Restore ``file`` into the empty database ``target``, as `make restore` does."""
+    _pg_restore(target, file, _hands_to_todo_auth(file))
 
 
 def _contents(url: str) -> int:
@@ -120,17 +158,20 @@ def _create_database(url: str, dbname: str) -> str:
     return psycopg.conninfo.make_conninfo(url, dbname=dbname)
 
 
+def _hands_to_todo_auth(file: Path) -> bool:
+    """Whether the archive hands anything to todo_auth (a table-of-contents line ends with the object's
+    owner); a file that is not an archive is a ToolError."""
+    listed = _run("pg_restore", "--list", str(file))
+    if listed.returncode != 0:
+        raise ToolError(f"{file} is not a pg_dump custom-format archive: {one_line(listed.stderr)}")
+    return any(line.rstrip().endswith(" todo_auth") for line in listed.stdout.splitlines() if not line.startswith(";"))
+
+
 def restore(url: str, file: Path, into: str | None = None, force: bool = False) -> str:
     """Restore ``file`` into ``url`` (or database ``into`` on its server); return the target's URL."""
     if not file.is_file():
         raise ToolError(f"backup file {file} does not exist")
-    listed = _run("pg_restore", "--list", str(file))
-    if listed.returncode != 0:
-        raise ToolError(f"{file} is not a pg_dump custom-format archive: {one_line(listed.stderr)}")
-    # A table-of-contents line ends with the object's owner: does the archive hand anything to todo_auth?
-    hands_to_todo_auth = any(
-        line.rstrip().endswith(" todo_auth") for line in listed.stdout.splitlines() if not line.startswith(";")
-    )
+    hands_to_todo_auth = _hands_to_todo_auth(file)
     target = _create_database(url, into) if into else url
     objects = _contents(target)
     if objects and not force:

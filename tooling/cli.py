@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     types.set_defaults(func=commands.cmd_types)
     backup_parser = sub.add_parser("backup", help="write a pg_dump custom-format archive of the database")
     backup_parser.add_argument("--file", type=Path, help="where (default: backups/<dbname>-<UTC time>.dump)")
+    backup_parser.add_argument(
+        "--no-verify", dest="verify", action="store_false", help="skip restoring it into a scratch database to compare"
+    )
     backup_parser.set_defaults(func=commands.cmd_backup)
     restore = sub.add_parser("restore", help="restore an archive into an empty database")
     restore.add_argument("file", type=Path, nargs="?", help="the archive (default: the newest in backups/)")

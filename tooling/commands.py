@@ -135,8 +135,17 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> None:
     from tooling import backup
 
     url = database_url(settings)
-    file = backup.backup(url, args.file or backup.default_file(url))
+    file = args.file or backup.default_file(url)
+    if not args.verify:
+        file = backup.backup(url, file)
+    else:
+        file, verified = backup.backup_and_verify(url, file)
     print(f"backed up {describe_target(url)} to {file} ({file.stat().st_size / 1e6:.1f} MB, custom format)")
+    if args.verify:
+        print(
+            f"verified: restored into a scratch database, {verified.tables} tables and {verified.rows:,} rows with "
+            "the counts and checksums of the snapshot the backup was taken from"
+        )
 
 
 def cmd_restore(args: argparse.Namespace, settings: Settings) -> None:

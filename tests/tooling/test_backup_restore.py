@@ -5,6 +5,8 @@ target is refused unless forced, and a forced restore that fails loses nothing."
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import psycopg
 import pytest
@@ -21,7 +23,8 @@ from tests.support import (
     rows_checksum,
     run_cli,
 )
-from tooling import drift, generate
+from tooling import backup, backup_verify, drift, generate
+from tooling.errors import ToolError
 from tooling.scratch import drop_database
 from tooling.seed import seed
 
@@ -189,3 +192,66 @@ def test_an_ordinary_owner_with_bypassrls_backs_up_and_restores(tmp_path):
                 admin.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", [db])
                 admin.execute(f'drop database if exists "{db}"')
             owners.drop_owner(admin, name)
+
+
+def test_a_backup_is_verified_by_restoring_it_into_a_scratch_database(seeded, tmp_path):
+    url = db_url(seeded)
+    result = run_cli("backup", "--file", str(tmp_path / "checked.dump"), env={"DATABASE_URL": url})
+    assert result.returncode == 0, result.stderr
+    assert "verified: restored into a scratch database" in result.stdout
+    with psycopg.connect(url) as conn:
+        expected = backup_verify.figures(conn)
+    file, verified = backup.backup_and_verify(url, tmp_path / "again.dump")
+    assert file.is_file() and verified.tables == len(expected) >= len(TABLES)
+    assert verified.rows == sum(rows for rows, _ in expected.values()) > 2_000
+    leftovers = seeded.execute("select count(*) from pg_database where datname like 'tododb_verify_%'").fetchone()
+    assert leftovers == (0,)  # the scratch database is dropped
+
+
+def test_writes_while_the_dump_runs_do_not_fail_the_verification(seeded, tmp_path):
+    """The figures come from the snapshot pg_dump reads: what commits meanwhile is in neither."""
+    url = db_url(seeded)
+    user = seeded.execute("select id from app.users order by id limit 1").fetchone()[0]
+    seeded.commit()
+    stop = threading.Event()
+    written = []
+
+    def write() -> None:
+        with psycopg.connect(url, autocommit=True) as writer:
+            while not stop.is_set():
+                writer.execute("insert into app.tags (user_id, name) values (%s, %s)", [user, f"during {len(written)}"])
+                written.append(1)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        while not written:
+            time.sleep(0.01)
+        _, verified = backup.backup_and_verify(url, tmp_path / "live.dump")
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert verified.rows > 0 and len(written) > 1
+
+
+def test_an_archive_that_does_not_restore_to_the_figures_fails_and_names_the_table(seeded, tmp_path):
+    url = db_url(seeded)
+    file = backup.backup(url, tmp_path / "before.dump")
+    seeded.execute("delete from app.task_tags where ctid in (select ctid from app.task_tags limit 3)")
+    seeded.commit()
+    with psycopg.connect(url) as conn:
+        changed = backup_verify.figures(conn)
+    with pytest.raises(ToolError) as refused:
+        backup_verify.verify(url, file, changed, backup._restore_into_scratch)
+    assert "does not restore to the data it was taken from" in str(refused.value)
+    assert "app.task_tags:" in str(refused.value) and "app.tasks:" not in str(refused.value)
+    with psycopg.connect(url) as conn:  # the boundary: the same figures verify
+        file_now = backup.backup(url, tmp_path / "after.dump")
+        assert backup_verify.verify(url, file_now, backup_verify.figures(conn), backup._restore_into_scratch).rows
+
+
+def test_verification_can_be_skipped(seeded, tmp_path):
+    result = run_cli(
+        "backup", "--file", str(tmp_path / "quick.dump"), "--no-verify", env={"DATABASE_URL": db_url(seeded)}
+    )
+    assert result.returncode == 0 and "verified" not in result.stdout and (tmp_path / "quick.dump").is_file()
