@@ -69,12 +69,14 @@ def _slowest_statements(conn: psycopg.Connection, url: str, limits: Thresholds) 
             view = _statements_view(elsewhere) if elsewhere is not None else None
             source = elsewhere if view is not None and elsewhere is not None else conn
         if view is None:
+            loaded = "pg_stat_statements" in one(conn.execute("show shared_preload_libraries"))[0]
+            why = "installed in no database here" if loaded else "not loaded by this server"
             return [
                 Line(
                     "info",
-                    "slowest statements: unavailable (pg_stat_statements is not installed here): on a hosted server "
-                    "enable it in the provider's settings; elsewhere add it to shared_preload_libraries, restart, "
-                    "and `create extension pg_stat_statements`",
+                    f"slowest statements: unavailable (pg_stat_statements is {why}): on a hosted server enable it "
+                    "in the provider's settings; the embedded server loads it at its next start (`make stop`); "
+                    "elsewhere add it to shared_preload_libraries, restart, and `create extension pg_stat_statements`",
                 )
             ]
         rows = source.execute(
