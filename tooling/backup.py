@@ -132,6 +132,9 @@ def _dump(url: str, file: Path, verify: bool) -> tuple[Path, backup_verify.Figur
         if "no backup written" in str(exc):
             raise
         raise ToolError(f"cannot back up {describe_target(url)}, no backup written: {exc}") from None
+    except psycopg.Error as exc:  # the snapshot's session lost, a table that cannot be read or locked
+        partial.unlink(missing_ok=True)
+        raise ToolError(f"cannot back up {describe_target(url)}, no backup written: {one_line(exc)}") from None
     partial.replace(file)
     return file, expected
 

@@ -13,7 +13,7 @@ be). Both sides are read with TimeZone UTC, so a timestamp's text is the same on
 
 from __future__ import annotations
 
-import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +38,17 @@ order by 1, 2
 """
 
 
+# How a row reads as text, pinned on both sides: a database's own settings (ALTER DATABASE ... SET) are not in
+# the archive, and would change a timestamp's, an interval's, a float's or a bytea's text.
+_TEXT_SETTINGS = {
+    "TimeZone": "UTC",
+    "DateStyle": "ISO, MDY",
+    "IntervalStyle": "postgres",
+    "extra_float_digits": "1",
+    "bytea_output": "hex",
+}
+
+
 @dataclass(frozen=True)
 class Verified:
     tables: int
@@ -47,11 +58,12 @@ class Verified:
 def figures(conn: psycopg.Connection) -> Figures:
     """Each table's row count and checksum, as ``conn`` sees them (a superuser or BYPASSRLS role: row-level
     security would hide rows, and pg_dump refuses such a role anyway)."""
-    conn.execute("set local timezone = 'UTC'")
+    for name, value in _TEXT_SETTINGS.items():
+        conn.execute("select pg_catalog.set_config(%s, %s, true)", [name, value])
     result: Figures = {}
     for schema, table in conn.execute(_TABLES).fetchall():
         query = sql.SQL(
-            "select count(*), coalesce(sum(('x' || left(md5(t::text), 16))::bit(64)::bigint), 0)::numeric"
+            "select count(*), coalesce(sum(('x' || left(md5((t.*)::text), 16))::bit(64)::bigint), 0)::numeric"
             " from {}.{} as t"
         ).format(sql.Identifier(schema), sql.Identifier(table))
         rows, checksum = conn.execute(query).fetchone() or (0, 0)
@@ -66,8 +78,21 @@ def exported_snapshot(url: str) -> Iterator[tuple[str, psycopg.Connection]]:
     with connect(url) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
+        # This session waits idle in its transaction while pg_dump runs: no timeout (a hosted server's
+        # default included) may end it.
+        timeouts = ["idle_in_transaction_session_timeout", "statement_timeout"]
+        if conn.info.server_version >= 170000:
+            timeouts.append("transaction_timeout")
+        for name in timeouts:
+            conn.execute("select pg_catalog.set_config(%s, '0', true)", [name])
         snapshot = conn.execute("select pg_catalog.pg_export_snapshot()").fetchone()
         assert snapshot is not None  # the function always returns one row
+        # Held until the figures are taken: a TRUNCATE or a table rewrite committed meanwhile is not MVCC-safe
+        # (the old snapshot would see the table empty), and a dropped table could not be counted.
+        for schema, table in conn.execute(_TABLES).fetchall():
+            conn.execute(
+                sql.SQL("lock table {}.{} in access share mode").format(sql.Identifier(schema), sql.Identifier(table))
+            )
         yield str(snapshot[0]), conn
         conn.rollback()
 
@@ -91,7 +116,7 @@ def verify(url: str, file: Path, expected: Figures, restore_into) -> Verified:
     """Restore ``file`` into a scratch database next to ``url`` (``restore_into(scratch_url, file)``) and
     compare its figures with ``expected``; a difference, or a restore that fails, is a ToolError."""
     admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
-    name = f"tododb_verify_{os.getpid()}"
+    name = f"tododb_verify_{uuid.uuid4().hex[:12]}"  # not the pid: two hosts' backups may share a server
     try:
         with scratch_database(admin, name) as scratch_url:
             restore_into(scratch_url, file)

@@ -162,6 +162,7 @@ def _install_hba(data_dir: Path, conn: psycopg.Connection) -> None:
 
 def ensure_running(data_dir: Path) -> EmbeddedServer:
     """Start the embedded server unless it is up; create the ``tododb`` database once."""
+    fresh = not (data_dir / "PG_VERSION").exists()  # this command makes the server: nobody else uses it yet
     server = _get_server(data_dir)
     info = server.get_postmaster_info()
     embedded = EmbeddedServer(socket_dir=info.socket_dir, port=info.port or 5432)
@@ -171,14 +172,12 @@ def ensure_running(data_dir: Path) -> EmbeddedServer:
         _install_hba(data_dir, conn)
         restart = _preload_statement_statistics(conn)
         exists = conn.execute("select 1 from pg_database where datname = %s", [DATABASE]).fetchone()
-        created = False
         if not exists:
             try:
                 conn.execute(sql.SQL("create database {}").format(sql.Identifier(DATABASE)))
-                created = True
             except psycopg.errors.DuplicateDatabase:
                 pass  # a concurrent command created it first
-    if restart and created:
+    if restart and fresh:
         # A server this command has just made: restart it now, so that pg_stat_statements is loaded from
         # the start. One that was already in use picks the setting up at its next start (`make stop`).
         _pg_ctl(data_dir, "restart", "could not restart")
@@ -195,15 +194,20 @@ def _preload_statement_statistics(conn: psycopg.Connection) -> bool:
     loaded = [name.strip() for name in one(conn.execute("show shared_preload_libraries"))[0].split(",")]
     if STATEMENT_STATISTICS in loaded:
         return False
-    wanted = ", ".join([name for name in loaded if name] + [STATEMENT_STATISTICS])
-    conn.execute(sql.SQL("alter system set shared_preload_libraries = {}").format(sql.Literal(wanted)))
+    wanted = [name for name in loaded if name] + [STATEMENT_STATISTICS]
+    # A list setting: one literal per library (a single 'a, b' literal would name one library "a, b").
+    libraries = sql.SQL(", ").join(map(sql.Literal, wanted))
+    conn.execute(sql.SQL("alter system set shared_preload_libraries = {}").format(libraries))
     return True
 
 
 def _install_statement_statistics(conn: psycopg.Connection) -> None:
     """The view, in the `postgres` database: `make top` reads it there, so that the app's database holds
     only what its migrations make (drift, the schema snapshot)."""
-    conn.execute(sql.SQL("create extension if not exists {}").format(sql.Identifier(STATEMENT_STATISTICS)))
+    try:
+        conn.execute(sql.SQL("create extension if not exists {}").format(sql.Identifier(STATEMENT_STATISTICS)))
+    except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject):
+        pass  # a concurrent command created it first
 
 
 def stop(data_dir: Path) -> str:

@@ -6,12 +6,14 @@ server: the slowest statements (pg_stat_statements, where the server has it: rep
 elsewhere, never an error), the cache hit ratio, table and index bloat estimates, dead tuples and the last
 (auto)vacuum, sessions idle in a transaction or running long, lock waits, and connections in use against
 the maximum. Everything is read from the statistics views, so it works for a database owner that is not a
-superuser (hosted servers); such a role sees other roles' sessions without their query text.
+superuser (hosted servers); such a role sees other roles' sessions without their state or query text, and
+is told how many it cannot judge.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC
 
 import psycopg
 
@@ -69,8 +71,16 @@ def _slowest_statements(conn: psycopg.Connection, url: str, limits: Thresholds) 
             view = _statements_view(elsewhere) if elsewhere is not None else None
             source = elsewhere if view is not None and elsewhere is not None else conn
         if view is None:
-            loaded = "pg_stat_statements" in one(conn.execute("show shared_preload_libraries"))[0]
-            why = "installed in no database here" if loaded else "not loaded by this server"
+            # pg_settings, not SHOW: the setting is hidden from roles without pg_read_all_settings (no row).
+            setting = conn.execute(
+                "select setting from pg_catalog.pg_settings where name = 'shared_preload_libraries'"
+            ).fetchone()
+            if setting is None:
+                why = "not visible to this role"
+            elif "pg_stat_statements" in setting[0]:
+                why = "installed in no database here"
+            else:
+                why = "not loaded by this server"
             return [
                 Line(
                     "info",
@@ -96,7 +106,9 @@ def _slowest_statements(conn: psycopg.Connection, url: str, limits: Thresholds) 
     for calls, mean_ms, total_ms, query in rows:
         level = "warn" if mean_ms > limits.slow_statement_ms else "info"
         advice = f" > {limits.slow_statement_ms:g} ms: EXPLAIN (ANALYZE, BUFFERS) it" if level == "warn" else ""
-        text = " ".join((query or "(query text not visible to this role)").split())[:100]
+        if not query or query == "<insufficient privilege>":
+            query = "(query text not visible to this role)"
+        text = " ".join(query.split())[:100]
         lines.append(
             Line(
                 level,
@@ -136,11 +148,15 @@ select c.oid::regclass::text, c.relpages::bigint,
                            where o like 'fillfactor=%'), 100) / 100.0))::bigint
 from pg_catalog.pg_class as c
 join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
-left join lateral (
-  select sum(s.avg_width) as width from pg_catalog.pg_stats as s
+join lateral (
+  select sum(s.avg_width) as width, count(*) as covered from pg_catalog.pg_stats as s
   where s.schemaname = n.nspname and s.tablename = c.relname and not s.inherited
 ) as w on true
 where c.relkind in ('r', 'm') and c.reltuples >= 0 and c.relpages > 0 and {NOT_SYSTEM}
+  -- Only where the statistics cover every column (after an ANALYZE, readable by this role): a column
+  -- without them would count as 0 bytes and the table look bloated.
+  and w.covered = (select count(*) from pg_catalog.pg_attribute as a
+                   where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped)
 """
 
 # B-tree indexes on plain columns: per entry an 8-byte tuple header, the key's average width rounded up to
@@ -159,6 +175,7 @@ join pg_catalog.pg_stats as s on s.schemaname = n.nspname and s.tablename = c.re
   and not s.inherited
 where ic.relpages > 1 and ic.reltuples >= 0 and i.indexprs is null and {NOT_SYSTEM}
 group by i.indexrelid, ic.relpages, ic.reltuples
+having count(*) = max(i.indnatts)  -- statistics for every key column (see the table's estimate)
 """
 
 
@@ -190,7 +207,7 @@ def _dead_tuples(conn: psycopg.Connection, limits: Thresholds) -> list[Line]:
     lines = []
     for name, live, dead, vacuumed in rows:
         if dead >= limits.dead_min_tuples and dead > limits.dead_tuple_ratio * max(live, 1):
-            when = f"last vacuumed {vacuumed:%Y-%m-%d %H:%M} UTC" if vacuumed else "never vacuumed"
+            when = f"last vacuumed {vacuumed.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if vacuumed else "never vacuumed"
             lines.append(
                 Line(
                     "warn",
@@ -203,17 +220,24 @@ def _dead_tuples(conn: psycopg.Connection, limits: Thresholds) -> list[Line]:
 
 
 def _sessions(conn: psycopg.Connection, limits: Thresholds) -> list[Line]:
+    # Another role's session shows no state or times (nor backend type) to a role without pg_read_all_stats,
+    # as a hosted server's owner is: such sessions are counted, and said to be out of sight.
     rows = conn.execute(
         "select a.pid, a.usename, a.application_name, a.state,"
         "       extract(epoch from now() - a.state_change)::float8, extract(epoch from now() - a.query_start)::float8"
         " from pg_catalog.pg_stat_activity as a"
-        " where a.datname = current_database() and a.backend_type = 'client backend' and a.pid <> pg_backend_pid()"
+        " where a.datname = current_database() and a.pid <> pg_backend_pid()"
+        "   and (a.backend_type = 'client backend' or a.backend_type is null)"
         " order by a.pid"
     ).fetchall()
     lines = []
+    hidden = 0
     for pid, user, application, state, in_state, running in rows:
+        if state is None:
+            hidden += 1
+            continue
         who = f"pid {pid} ({user}{', ' + application if application else ''})"
-        if state and state.startswith("idle in transaction") and in_state > limits.idle_in_transaction_seconds:
+        if state.startswith("idle in transaction") and in_state > limits.idle_in_transaction_seconds:
             if application == LOCK_APPLICATION_NAME:
                 lines.append(Line("info", f"{who}: a migration run holding its lock, idle in transaction by design"))
                 continue
@@ -233,6 +257,14 @@ def _sessions(conn: psycopg.Connection, limits: Thresholds) -> list[Line]:
                     "look at it (pg_stat_activity.query), cancel it with pg_cancel_backend(pid) if it is stuck",
                 )
             )
+    if hidden:
+        lines.append(
+            Line(
+                "info",
+                f"sessions: {hidden} of other roles are out of this role's sight (their state and times); "
+                "grant it pg_read_all_stats to judge them too",
+            )
+        )
     return lines or [Line("ok", "sessions: none idle in a transaction or running long")]
 
 
@@ -240,7 +272,8 @@ def _lock_waits(conn: psycopg.Connection, limits: Thresholds) -> list[Line]:
     rows = conn.execute(
         "select l.pid, pg_catalog.pg_blocking_pids(l.pid), extract(epoch from now() - min(l.waitstart))::float8"
         " from pg_catalog.pg_locks as l"
-        " join pg_catalog.pg_database as d on d.oid = l.database and d.datname = current_database()"
+        # By the waiting session's database: a row lock's wait (transactionid) names no database itself.
+        " join pg_catalog.pg_stat_activity as a on a.pid = l.pid and a.datname = current_database()"
         " where not l.granted group by l.pid order by 3 desc nulls last"
     ).fetchall()
     lines = []
@@ -265,7 +298,9 @@ def _lock_waits(conn: psycopg.Connection, limits: Thresholds) -> list[Line]:
 def _connections(conn: psycopg.Connection, limits: Thresholds) -> list[Line]:
     used, usable = one(
         conn.execute(
-            "select (select count(*) from pg_catalog.pg_stat_activity where backend_type = 'client backend'),"
+            # pg_stat_database counts every role's sessions; pg_stat_activity hides their kind from a role
+            # without pg_read_all_stats.
+            "select (select coalesce(sum(numbackends), 0) from pg_catalog.pg_stat_database)::int,"
             " current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int"
             " - coalesce(current_setting('reserved_connections', true)::int, 0)"
         )

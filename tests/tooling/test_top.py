@@ -10,6 +10,7 @@ import threading
 import time
 
 import psycopg
+import pytest
 
 from tests.owners import OWNER, OWNER_PASSWORD, reachable_url
 from tests.support import db_url, run_cli
@@ -51,6 +52,11 @@ def test_it_works_for_an_owner_that_is_not_a_superuser(owner_migrated):
     lines = top.examine(url)
     _assert_every_check_reported(lines)
     assert [str(line) for line in lines if line.level in ("warn", "SECURITY")] == []
+    # Another role's session idle in a transaction: out of this owner's sight, and said so (not "none").
+    owner_migrated.execute("select 1")
+    assert owner_migrated.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+    hidden = [line for line in top.examine(url, EAGER) if line.text.startswith("sessions:")]
+    assert [line.level for line in hidden] == ["info"] and "out of this role's sight" in hidden[0].text
 
 
 def test_a_session_idle_in_a_transaction_is_named_past_its_threshold(superuser_migrated):
@@ -83,10 +89,21 @@ def test_a_statement_running_long_is_named_past_its_threshold(superuser_migrated
     assert quiet == []  # 300 s is the default threshold
 
 
-def test_a_lock_wait_names_its_blocker(superuser_migrated):
+CONTENTIONS = {
+    "a table lock": ("lock table public.contended in access exclusive mode", "select count(*) from public.contended"),
+    # Two updates of one row: the wait is on the holder's transaction id, which pg_locks gives no database.
+    "a row lock": ("update public.contended set n = n + 1", "update public.contended set n = n + 1"),
+}
+
+
+@pytest.mark.parametrize("contention", CONTENTIONS)
+def test_a_lock_wait_names_its_blocker(superuser_migrated, contention):
+    hold, wait_for = CONTENTIONS[contention]
     url = db_url(superuser_migrated)
+    superuser_migrated.execute("create table public.contended (n int); insert into public.contended values (0)")
+    superuser_migrated.commit()
     with psycopg.connect(url) as holder, psycopg.connect(url, autocommit=True) as waiter:
-        holder.execute("lock table app.tags in access exclusive mode")
+        holder.execute(hold)
         holding_pid = holder.info.backend_pid
         waiting_pid = waiter.info.backend_pid
         done = threading.Event()
@@ -94,7 +111,7 @@ def test_a_lock_wait_names_its_blocker(superuser_migrated):
         def wait() -> None:
             try:
                 waiter.execute("set lock_timeout = '20s'")
-                waiter.execute("select count(*) from app.tags")
+                waiter.execute(wait_for)
             finally:
                 done.set()
 
