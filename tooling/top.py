@@ -160,11 +160,13 @@ where c.relkind in ('r', 'm') and c.reltuples >= 0 and c.relpages > 0 and {NOT_S
 """
 
 # B-tree indexes on plain columns: per entry an 8-byte tuple header, the key's average width rounded up to
-# 8, and a 4-byte line pointer, at the default fillfactor of 90.
+# 8, and a 4-byte line pointer, at the index's fillfactor (90 unless it sets one).
 _INDEX_BLOAT = f"""
 select i.indexrelid::regclass::text, ic.relpages::bigint,
        ceil(ic.reltuples * (12 + 8 * ceil(sum(s.avg_width) / 8.0))
-            / ((current_setting('block_size')::int - 40) * 0.9))::bigint
+            / ((current_setting('block_size')::int - 40)
+               * coalesce((select split_part(o, '=', 2)::int from unnest(ic.reloptions) as o
+                           where o like 'fillfactor=%'), 90) / 100.0))::bigint
 from pg_catalog.pg_index as i
 join pg_catalog.pg_class as ic on ic.oid = i.indexrelid
 join pg_catalog.pg_class as c on c.oid = i.indrelid
@@ -174,7 +176,7 @@ join pg_catalog.pg_attribute as a on a.attrelid = c.oid and a.attnum = any(i.ind
 join pg_catalog.pg_stats as s on s.schemaname = n.nspname and s.tablename = c.relname and s.attname = a.attname
   and not s.inherited
 where ic.relpages > 1 and ic.reltuples >= 0 and i.indexprs is null and {NOT_SYSTEM}
-group by i.indexrelid, ic.relpages, ic.reltuples
+group by i.indexrelid, ic.relpages, ic.reltuples, ic.reloptions
 having count(*) = max(i.indnatts)  -- statistics for every key column (see the table's estimate)
 """
 

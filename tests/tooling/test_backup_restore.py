@@ -245,6 +245,8 @@ def test_an_archive_that_does_not_restore_to_the_figures_fails_and_names_the_tab
         backup_verify.verify(url, file, changed, backup._restore_into_scratch)
     assert "does not restore to the data it was taken from" in str(refused.value)
     assert "app.task_tags:" in str(refused.value) and "app.tasks:" not in str(refused.value)
+    leftovers = seeded.execute("select count(*) from pg_database where datname like 'tododb_verify_%'").fetchone()
+    assert leftovers == (0,)  # the scratch database is dropped when the check fails too
     with psycopg.connect(url) as conn:  # the boundary: the same figures verify
         file_now = backup.backup(url, tmp_path / "after.dump")
         assert backup_verify.verify(url, file_now, backup_verify.figures(conn), backup._restore_into_scratch).rows
