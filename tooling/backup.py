@@ -123,18 +123,13 @@ def _dump(url: str, file: Path, verify: bool) -> tuple[Path, backup_verify.Figur
                 f"--dbname={conninfo}",
                 env=env,
             )
-            if done.returncode != 0:
-                partial.unlink(missing_ok=True)
-                raise ToolError(f"pg_dump of {describe_target(url)} failed, no backup written: {one_line(done.stderr)}")
-            expected = backup_verify.figures(conn) if verify else None
-    except ToolError as exc:
-        partial.unlink(missing_ok=True)
-        if "no backup written" in str(exc):
-            raise
-        raise ToolError(f"cannot back up {describe_target(url)}, no backup written: {exc}") from None
-    except psycopg.Error as exc:  # the snapshot's session lost, a table that cannot be read or locked
+            expected = backup_verify.figures(conn) if verify and done.returncode == 0 else None
+    except (ToolError, psycopg.Error) as exc:  # no snapshot (cannot connect), or its session lost
         partial.unlink(missing_ok=True)
         raise ToolError(f"cannot back up {describe_target(url)}, no backup written: {one_line(exc)}") from None
+    if done.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise ToolError(f"pg_dump of {describe_target(url)} failed, no backup written: {one_line(done.stderr)}")
     partial.replace(file)
     return file, expected
 

@@ -170,35 +170,35 @@ def ensure_running(data_dir: Path) -> EmbeddedServer:
 
     with connect(embedded.url("postgres"), embedded_dir=data_dir, autocommit=True) as conn:
         _install_hba(data_dir, conn)
-        restart = _preload_statement_statistics(conn)
         exists = conn.execute("select 1 from pg_database where datname = %s", [DATABASE]).fetchone()
         if not exists:
             try:
                 conn.execute(sql.SQL("create database {}").format(sql.Identifier(DATABASE)))
             except psycopg.errors.DuplicateDatabase:
                 pass  # a concurrent command created it first
-    if restart and fresh:
+        loaded = _preload_statement_statistics(conn)
+        if loaded:
+            _install_statement_statistics(conn)
+    if not loaded and fresh:
         # A server this command has just made: restart it now, so that pg_stat_statements is loaded from
         # the start. One that was already in use picks the setting up at its next start (`make stop`).
         _pg_ctl(data_dir, "restart", "could not restart")
-        restart = False
-    if not restart:
         with connect(embedded.url("postgres"), embedded_dir=data_dir, autocommit=True) as conn:
             _install_statement_statistics(conn)
     return embedded
 
 
 def _preload_statement_statistics(conn: psycopg.Connection) -> bool:
-    """Ask for pg_stat_statements at the next start (shared_preload_libraries, kept by ALTER SYSTEM);
-    True when the running server has not loaded it yet."""
+    """True when the running server has loaded pg_stat_statements; else ask for it at the next start
+    (shared_preload_libraries, kept by ALTER SYSTEM) and return False."""
     loaded = [name.strip() for name in one(conn.execute("show shared_preload_libraries"))[0].split(",")]
     if STATEMENT_STATISTICS in loaded:
-        return False
+        return True
     wanted = [name for name in loaded if name] + [STATEMENT_STATISTICS]
     # A list setting: one literal per library (a single 'a, b' literal would name one library "a, b").
     libraries = sql.SQL(", ").join(map(sql.Literal, wanted))
     conn.execute(sql.SQL("alter system set shared_preload_libraries = {}").format(libraries))
-    return True
+    return False
 
 
 def _install_statement_statistics(conn: psycopg.Connection) -> None:

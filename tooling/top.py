@@ -12,6 +12,7 @@ is told how many it cannot judge.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC
 
@@ -54,52 +55,54 @@ def _statements_view(conn: psycopg.Connection) -> str | None:
     return f"{row[0]}.pg_stat_statements" if row else None
 
 
+def _statements_in_postgres(url: str, stack: ExitStack) -> tuple[psycopg.Connection | None, str | None]:
+    """A connection to the server's `postgres` database (closed with ``stack``) and its view, if any."""
+    try:
+        other = stack.enter_context(connect(psycopg.conninfo.make_conninfo(url, dbname="postgres"), connect_timeout=5))
+    except ToolError:
+        return None, None
+    return other, _statements_view(other)
+
+
+def _statements_unavailable(conn: psycopg.Connection) -> Line:
+    # pg_settings, not SHOW: the setting is hidden from roles without pg_read_all_settings (no row).
+    setting = conn.execute(
+        "select setting from pg_catalog.pg_settings where name = 'shared_preload_libraries'"
+    ).fetchone()
+    if setting is None:
+        why = "not visible to this role"
+    elif "pg_stat_statements" in setting[0]:
+        why = "installed in no database here"
+    else:
+        why = "not loaded by this server"
+    return Line(
+        "info",
+        f"slowest statements: unavailable (pg_stat_statements is {why}): on a hosted server enable it in the "
+        "provider's settings; the embedded server loads it at its next start (`make stop`); elsewhere add it to "
+        "shared_preload_libraries, restart, and `create extension pg_stat_statements`",
+    )
+
+
 def _slowest_statements(conn: psycopg.Connection, url: str, limits: Thresholds) -> list[Line]:
     """This database's statements with the highest mean execution time. The view is read where the
     extension is installed: this database, else the server's `postgres` database (where the tool installs
     it on the embedded server, so that the app's catalog stays as its migrations make it)."""
-    dbname = one(conn.execute("select current_database()"))[0]
-    elsewhere = None
-    view = _statements_view(conn)
-    source = conn
     try:
-        if view is None:
-            try:
-                elsewhere = connect(psycopg.conninfo.make_conninfo(url, dbname="postgres"), connect_timeout=5)
-            except ToolError:
-                elsewhere = None
-            view = _statements_view(elsewhere) if elsewhere is not None else None
-            source = elsewhere if view is not None and elsewhere is not None else conn
-        if view is None:
-            # pg_settings, not SHOW: the setting is hidden from roles without pg_read_all_settings (no row).
-            setting = conn.execute(
-                "select setting from pg_catalog.pg_settings where name = 'shared_preload_libraries'"
-            ).fetchone()
-            if setting is None:
-                why = "not visible to this role"
-            elif "pg_stat_statements" in setting[0]:
-                why = "installed in no database here"
-            else:
-                why = "not loaded by this server"
-            return [
-                Line(
-                    "info",
-                    f"slowest statements: unavailable (pg_stat_statements is {why}): on a hosted server enable it "
-                    "in the provider's settings; the embedded server loads it at its next start (`make stop`); "
-                    "elsewhere add it to shared_preload_libraries, restart, and `create extension pg_stat_statements`",
-                )
-            ]
-        rows = source.execute(
-            f"select s.calls, s.mean_exec_time, s.total_exec_time, s.query from {view} as s"
-            " where s.dbid = (select d.oid from pg_catalog.pg_database as d where d.datname = %s)"
-            "   and s.calls > 0 order by s.mean_exec_time desc limit %s",
-            [dbname, SLOWEST],
-        ).fetchall()
+        with ExitStack() as stack:
+            source: psycopg.Connection | None = conn
+            view = _statements_view(conn)
+            if view is None:
+                source, view = _statements_in_postgres(url, stack)
+            if source is None or view is None:
+                return [_statements_unavailable(conn)]
+            rows = source.execute(
+                f"select s.calls, s.mean_exec_time, s.total_exec_time, s.query from {view} as s"
+                " where s.dbid = (select d.oid from pg_catalog.pg_database as d where d.datname = %s)"
+                "   and s.calls > 0 order by s.mean_exec_time desc limit %s",
+                [conn.info.dbname, SLOWEST],
+            ).fetchall()
     except psycopg.Error as exc:  # e.g. the library is not loaded (55000): a setting away, not an error
         return [Line("info", f"slowest statements: unavailable ({one_line(exc)})")]
-    finally:
-        if elsewhere is not None:
-            elsewhere.close()
     if not rows:
         return [Line("ok", "slowest statements: none recorded yet for this database")]
     lines = []
