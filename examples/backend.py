@@ -2,7 +2,9 @@
 
     APP_DATABASE_URL=postgresql://todo_api:...@host/tododb python examples/backend.py USER_ID ["a title"]
 
-Creates a task for that user, then lists the user's open tasks page by page and prints their titles. Every row
+Creates a task for that user and starts it at the version the creation returned; a second start with that same
+(now stale) version is refused, as a second device's would be. Then lists the user's open tasks page by page and
+prints their titles. Every row
 is a frozen dataclass from ``tododb.typed`` (generated from the SQL by ``make types``), so mypy --strict checks
 each column this file reads against the schema: rename a column a query returns and this file stops type-checking
 (tests/queries/test_typegen.py proves it).
@@ -16,7 +18,7 @@ import uuid
 
 from psycopg_pool import ConnectionPool
 
-from tododb import FIRST_ASC, NotFound, as_user, create_pool, transaction, typed
+from tododb import FIRST_ASC, NotFound, StaleVersion, as_user, create_pool, transaction, typed
 
 PAGE_SIZE = 50
 
@@ -33,6 +35,18 @@ def add_task(pool: ConnectionPool, user_id: uuid.UUID, title: str) -> typed.Crea
     if created is None:  # RETURNING gave no row: nothing was written
         raise NotFound("not found: the task was not created")
     return created
+
+
+def start(pool: ConnectionPool, user_id: uuid.UUID, task_id: uuid.UUID, version: int) -> typed.SetTaskStatusRow:
+    """Moves a task to in_progress if it is still at the version the user saw; StaleVersion if it moved on."""
+
+    def work(conn: typed.Connection) -> typed.SetTaskStatusRow | None:
+        return typed.set_task_status(conn, task_id=task_id, version=version, status="in_progress")
+
+    started = transaction(pool, user_id, work)
+    if started is None:
+        raise NotFound("not found: no such live task for this user")
+    return started
 
 
 def open_tasks(pool: ConnectionPool, user_id: uuid.UUID) -> list[typed.OpenTasksByDueDateRow]:
@@ -62,6 +76,12 @@ def main(argv: list[str]) -> int:
     with create_pool() as pool:  # APP_DATABASE_URL: the app's own login role, member of todo_app
         created = add_task(pool, user_id, argv[2] if len(argv) > 2 else "Try the typed queries")
         print(f"created: {created.title} ({created.status}, id {created.id})")
+        started = start(pool, user_id, created.id, created.version)
+        print(f"started: {started.status}, version {started.version}")
+        try:  # a second device that still holds the version it read before
+            start(pool, user_id, created.id, created.version)
+        except StaleVersion as stale:
+            print(f"second device: refused, the task is at version {stale.current_version}")
         for task in open_tasks(pool, user_id):
             print(f"- {describe(task)}")
     return 0

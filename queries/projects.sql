@@ -26,7 +26,8 @@
     t.created_at,
     t.updated_at,
     t.project_id,
-    t.assignee_id
+    t.assignee_id,
+    t.version
   from app.tasks as t
   where
     t.project_id = :project_id::uuid
@@ -48,7 +49,8 @@ union all
     t.created_at,
     t.updated_at,
     t.project_id,
-    t.assignee_id
+    t.assignee_id,
+    t.version
   from app.tasks as t
   where
     t.project_id = :project_id::uuid
@@ -170,7 +172,8 @@ select
   t.created_at,
   t.updated_at,
   t.project_id,
-  t.assignee_id
+  t.assignee_id,
+  t.version
 from (
   select
     k.due_at,
@@ -210,7 +213,8 @@ order by page.due_at, page.id;
     t.created_at,
     t.updated_at,
     t.project_id,
-    t.assignee_id
+    t.assignee_id,
+    t.version
   from app.tasks as t
   where
     t.assignee_id = app.current_user_id()
@@ -232,7 +236,8 @@ union all
     t.created_at,
     t.updated_at,
     t.project_id,
-    t.assignee_id
+    t.assignee_id,
+    t.version
   from app.tasks as t
   where
     t.assignee_id = app.current_user_id()
@@ -263,7 +268,8 @@ select
   p.is_inbox,
   p.archived_at,
   c.open_tasks,
-  p.created_at
+  p.created_at,
+  p.version
 from app.project_members as m
 inner join app.projects as p on m.project_id = p.id
 inner join lateral (
@@ -283,7 +289,8 @@ select
   p.user_id as id,
   p.name,
   p.email,
-  p.role
+  p.role,
+  p.version
 from app.project_member_profiles as p
 where p.project_id = :project_id::uuid
 order by p.role = 'owner' desc, p.joined_at asc, p.user_id asc;
@@ -293,7 +300,7 @@ order by p.role = 'owner' desc, p.joined_at asc, p.user_id asc;
 -- with check_violation (23514, projects_name_not_blank_check / projects_name_length_check).
 insert into app.projects (name)
 values (:name::text)
-returning id, name, is_inbox, archived_at, created_at, updated_at;
+returning id, name, is_inbox, archived_at, created_at, updated_at, version;
 
 -- name: invite_to_project(project_id, email, role)$
 -- Owner only: invites an email (with or without an account, indistinguishably) as editor or
@@ -307,14 +314,23 @@ select app.invite_to_project(:project_id::uuid, :email::text, :role::text) as in
 -- it expires; anything else is insufficient_privilege (42501).
 select app.accept_invitation(:invitation_id::uuid);
 
--- name: change_member_role(project_id, user_id, role)<!
+-- name: change_member_role(project_id, user_id, version, role)<!
 -- Owner only: makes a member an editor or a viewer; returns nothing for anyone else, or for the
 -- owner's own row. Making someone the owner this way fails with insufficient_privilege (42501):
--- use transfer_ownership. Served by project_members_pkey.
+-- use transfer_ownership. Changes nothing unless the membership is still at the version the
+-- client read (project_members). Version check: member_version. Served by project_members_pkey.
 update app.project_members as m
 set role = :role::text
-where m.project_id = :project_id::uuid and m.user_id = :user_id::uuid
-returning m.project_id, m.user_id, m.role;
+where m.project_id = :project_id::uuid and m.user_id = :user_id::uuid and m.version = :version::integer
+returning m.project_id, m.user_id, m.role, m.version;
+
+-- name: member_version(project_id, user_id)$
+-- The version of a membership the user can see, or nothing: how a change_member_role that changed
+-- nothing tells a stale version from a missing or forbidden row. Served by project_members_user_id_idx
+-- (user_id, project_id: both keys are given).
+select m.version
+from app.project_members as m
+where m.project_id = :project_id::uuid and m.user_id = :user_id::uuid;
 
 -- name: remove_member(project_id, user_id)!
 -- Owner only: removes a member (their assignments in the project are cleared); the owner's row

@@ -6,7 +6,8 @@
 select
   g.id,
   g.name,
-  g.created_at
+  g.created_at,
+  g.version
 from app.tags as g
 order by g.name;
 
@@ -15,7 +16,7 @@ order by g.name;
 -- fails with unique_violation (tags_user_id_name_key).
 insert into app.tags (name)
 values (:name::text)
-returning id, name, created_at;
+returning id, name, created_at, version;
 
 -- name: tag_task(task_id, tag_id)!
 -- Puts one of the user's tags on a task they can see (in any of their projects); tagging twice is a
@@ -46,7 +47,8 @@ select
   t.created_at,
   t.updated_at,
   t.project_id,
-  t.assignee_id
+  t.assignee_id,
+  t.version
 from app.task_tags as tt
 inner join app.tasks as t on tt.task_id = t.id
 where

@@ -32,7 +32,8 @@
     t.created_at,
     t.updated_at,
     t.project_id,
-    t.assignee_id
+    t.assignee_id,
+    t.version
   from (
     select
       k.due_at,
@@ -71,7 +72,8 @@ union all
     t.created_at,
     t.updated_at,
     t.project_id,
-    t.assignee_id
+    t.assignee_id,
+    t.version
   from (
     select k.id
     from app.project_members as m
@@ -117,7 +119,8 @@ select
   t.created_at,
   t.updated_at,
   t.project_id,
-  t.assignee_id
+  t.assignee_id,
+  t.version
 from (
   select
     k.due_at,
@@ -160,7 +163,8 @@ select
   t.created_at,
   t.updated_at,
   t.project_id,
-  t.assignee_id
+  t.assignee_id,
+  t.version
 from (
   select
     k.created_at,
@@ -201,7 +205,8 @@ select
   t.created_at,
   t.updated_at,
   t.project_id,
-  t.assignee_id
+  t.assignee_id,
+  t.version
 from (
   select
     k.deleted_at,
@@ -241,7 +246,8 @@ select
   t.created_at,
   t.updated_at,
   t.project_id,
-  t.assignee_id
+  t.assignee_id,
+  t.version
 from app.tasks as t
 where t.id = :task_id::uuid and t.deleted_at is null;
 
@@ -255,7 +261,7 @@ values (
   :due_at::timestamptz,
   :estimated_hours::numeric
 )
-returning id, title, status, priority, due_at, estimated_hours, created_at, updated_at;
+returning id, title, status, priority, due_at, estimated_hours, created_at, updated_at, version;
 
 -- name: create_task_in_project(title, description, priority, due_at, estimated_hours, project_id, assignee_id)<!
 -- Creates a task in a project the user owns or edits (project_id null: the inbox), optionally
@@ -272,11 +278,13 @@ values (
   :estimated_hours::numeric,
   :assignee_id::uuid
 )
-returning id, title, status, priority, due_at, estimated_hours, created_at, updated_at, project_id, assignee_id;
+returning
+  id, title, status, priority, due_at, estimated_hours, created_at, updated_at, project_id, assignee_id, version;
 
--- name: update_task(task_id, title, description, priority, due_at, estimated_hours)<!
--- Replaces a task's editable fields; returns nothing when there is no such (live) task
--- the user may edit. Served by tasks_pkey.
+-- name: update_task(task_id, version, title, description, priority, due_at, estimated_hours)<!
+-- Replaces a task's editable fields; returns nothing when there is no such (live) task the user
+-- may edit, or when it is no longer at the version the client read (another device or editor
+-- saved first). Version check: task_version. Served by tasks_pkey.
 update app.tasks
 set
   title = :title::text,
@@ -284,36 +292,50 @@ set
   priority = :priority::text,
   due_at = :due_at::timestamptz,
   estimated_hours = :estimated_hours::numeric
-where id = :task_id::uuid and deleted_at is null
-returning id, title, description, status, priority, due_at, estimated_hours, updated_at;
+where id = :task_id::uuid and version = :version::integer and deleted_at is null
+returning id, title, description, status, priority, due_at, estimated_hours, updated_at, version;
 
--- name: assign_task(task_id, assignee_id)<!
+-- name: assign_task(task_id, version, assignee_id)<!
 -- Assigns a live task to a member of its project (assignee_id null: unassigns); returns nothing
--- when there is no such task the user may edit. An assignee who is not a member fails with
--- foreign_key_violation (23503, tasks_assignee_membership_fkey). Served by tasks_pkey.
+-- when there is no such task the user may edit, or when it is no longer at the version the client
+-- read. An assignee who is not a member fails with foreign_key_violation (23503,
+-- tasks_assignee_membership_fkey). Version check: task_version. Served by tasks_pkey.
 update app.tasks
 set assignee_id = :assignee_id::uuid
-where id = :task_id::uuid and deleted_at is null
-returning id, project_id, assignee_id, updated_at;
+where id = :task_id::uuid and version = :version::integer and deleted_at is null
+returning id, project_id, assignee_id, updated_at, version;
 
--- name: set_task_status(task_id, status)<!
--- Moves a task to a status; completed_at follows (trigger), history records it.
+-- name: set_task_status(task_id, version, status)<!
+-- Moves a task to a status; completed_at follows (trigger), history records it. Returns nothing
+-- when there is no such live task the user may edit, or when it is no longer at the version the
+-- client read (one device completing what another reopened). Version check: task_version.
 -- Served by tasks_pkey.
 update app.tasks
 set status = :status::text
-where id = :task_id::uuid and deleted_at is null
-returning id, status, completed_at, updated_at;
+where id = :task_id::uuid and version = :version::integer and deleted_at is null
+returning id, status, completed_at, updated_at, version;
 
 -- name: soft_delete_task(task_id)<!
--- Puts a task in the bin. Served by tasks_pkey.
+-- Puts a task in the bin. Takes no version: moving to the bin loses nothing (an edit saved a moment
+-- before is in the row, and restore_task brings it back), and a second delete already changes
+-- nothing (deleted_at is null). The version still moves on, so a device holding the task finds it
+-- gone. Served by tasks_pkey.
 update app.tasks
 set deleted_at = now()
 where id = :task_id::uuid and deleted_at is null
-returning id, deleted_at;
+returning id, deleted_at, version;
 
 -- name: restore_task(task_id)<!
--- Takes a task out of the bin. Served by tasks_pkey.
+-- Takes a task out of the bin. Takes no version, for the reason soft_delete_task gives: a second
+-- restore changes nothing (deleted_at is not null). Served by tasks_pkey.
 update app.tasks
 set deleted_at = null
 where id = :task_id::uuid and deleted_at is not null
-returning id, deleted_at;
+returning id, deleted_at, version;
+
+-- name: task_version(task_id)$
+-- The version of a task the user can see (live or in the bin), or nothing: how an update that
+-- changed nothing tells a stale version from a missing task. Served by tasks_pkey.
+select t.version
+from app.tasks as t
+where t.id = :task_id::uuid;

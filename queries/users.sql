@@ -26,13 +26,22 @@ select
   u.theme,
   u.is_active,
   u.last_login_at,
-  u.created_at
+  u.created_at,
+  u.version
 from app.users as u;
 
--- name: set_theme(theme)<!
--- Changes the signed-in user's theme (light, dark or system). Filters by the
--- identity as well as the policy does, so the planner can go straight to users_pkey.
+-- name: set_theme(version, theme)<!
+-- Changes the signed-in user's theme (light, dark or system); returns nothing when the profile is
+-- no longer at the version the client read. Filters by the identity as well as the policy does,
+-- so the planner can go straight to users_pkey. Version check: profile_version.
 update app.users
 set theme = :theme::text
-where id = (select app.current_user_id())
-returning id, theme, updated_at;
+where id = (select app.current_user_id()) and version = :version::integer
+returning id, theme, updated_at, version;
+
+-- name: profile_version()$
+-- The version of the signed-in user's profile: how a set_theme that changed nothing tells a stale
+-- version from a missing identity. Served by users_pkey.
+select u.version
+from app.users as u
+where u.id = (select app.current_user_id());

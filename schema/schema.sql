@@ -514,6 +514,26 @@ $$;
 COMMENT ON FUNCTION app_private.purge_deleted_tasks(deleted_before timestamp with time zone, batch_size integer) IS 'Maintenance: hard-deletes up to batch_size tasks that have been in the bin since before the cutoff.';
 
 --
+-- Name: tg__next_version(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg__next_version() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  new.version := old.version operator(pg_catalog.+) 1;
+  return new;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg__next_version(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg__next_version() IS 'Trigger: moves a row''s version on by one on every update, whatever the statement set it to.';
+
+--
 -- Name: tg__timestamps(); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -951,7 +971,8 @@ CREATE TABLE app.project_members (
     project_id uuid NOT NULL,
     user_id uuid NOT NULL,
     role app.project_role NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    version integer DEFAULT 1 NOT NULL
 );
 
 ALTER TABLE ONLY app.project_members FORCE ROW LEVEL SECURITY;
@@ -987,6 +1008,12 @@ COMMENT ON COLUMN app.project_members.role IS 'owner, editor or viewer.';
 COMMENT ON COLUMN app.project_members.created_at IS 'When the user joined the project.';
 
 --
+-- Name: COLUMN project_members.version; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.project_members.version IS 'Moves on by one with every change of role (trigger): a change sends the version it read, or changes nothing.';
+
+--
 -- Name: project_member_profiles; Type: VIEW; Schema: app; Owner: -
 --
 
@@ -996,7 +1023,8 @@ CREATE VIEW app.project_member_profiles WITH (security_barrier='true', security_
     m.role,
     p.name,
     p.email,
-    m.created_at AS joined_at
+    m.created_at AS joined_at,
+    m.version
    FROM (app.project_members m
      CROSS JOIN LATERAL app_private.member_profile(m.user_id) p(name, email))
   WHERE (m.project_id IN ( SELECT app_private.current_user_project_ids() AS current_user_project_ids));
@@ -1019,6 +1047,7 @@ CREATE TABLE app.projects (
     archived_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
     CONSTRAINT projects_inbox_id_check CHECK (((NOT is_inbox) OR (id = owner_id))),
     CONSTRAINT projects_inbox_not_archived_check CHECK (((NOT is_inbox) OR (archived_at IS NULL))),
     CONSTRAINT projects_name_control_characters_check CHECK ((name !~ '[\u0001-\u001F\u007F-\u009F]'::text)),
@@ -1078,6 +1107,12 @@ COMMENT ON COLUMN app.projects.created_at IS 'When the project was created; neve
 COMMENT ON COLUMN app.projects.updated_at IS 'When the row last changed; maintained by trigger, strictly increasing.';
 
 --
+-- Name: COLUMN projects.version; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.projects.version IS 'Moves on by one with every update (trigger): an update sends the version it read and changes nothing if it moved.';
+
+--
 -- Name: CONSTRAINT projects_inbox_id_check ON projects; Type: COMMENT; Schema: app; Owner: -
 --
 
@@ -1117,6 +1152,7 @@ CREATE TABLE app.tags (
     name public.citext NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
     CONSTRAINT tags_name_control_characters_check CHECK (((name)::text !~ '[\u0001-\u001F\u007F-\u009F]'::text)),
     CONSTRAINT tags_name_length_check CHECK (((char_length((name)::text) >= 1) AND (char_length((name)::text) <= 50))),
     CONSTRAINT tags_name_not_blank_check CHECK (((name)::text ~ '[^\u0009-\u000D\u0020\u0085\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u2800\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0\U0001BCA0-\U0001BCA3\U0001D173-\U0001D17A\U000E0000-\U000E007F\U000E0100-\U000E01EF]'::text))
@@ -1159,6 +1195,12 @@ COMMENT ON COLUMN app.tags.created_at IS 'When the tag was created; never change
 --
 
 COMMENT ON COLUMN app.tags.updated_at IS 'When the row last changed; maintained by trigger, strictly increasing.';
+
+--
+-- Name: COLUMN tags.version; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tags.version IS 'Moves on by one with every update (trigger): an update sends the version it read and changes nothing if it moved.';
 
 --
 -- Name: CONSTRAINT tags_name_control_characters_check ON tags; Type: COMMENT; Schema: app; Owner: -
@@ -1387,6 +1429,7 @@ CREATE TABLE app.tasks (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     project_id uuid NOT NULL,
     assignee_id uuid,
+    version integer DEFAULT 1 NOT NULL,
     CONSTRAINT tasks_completed_at_after_created_at_check CHECK ((completed_at >= created_at)),
     CONSTRAINT tasks_completed_at_status_check CHECK ((((status)::text = 'completed'::text) = (completed_at IS NOT NULL))),
     CONSTRAINT tasks_description_length_check CHECK ((char_length(description) <= 10000)),
@@ -1490,6 +1533,12 @@ COMMENT ON COLUMN app.tasks.project_id IS 'The project the task is in; on insert
 --
 
 COMMENT ON COLUMN app.tasks.assignee_id IS 'Optional: the member responsible for it; cleared when they leave the project.';
+
+--
+-- Name: COLUMN tasks.version; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.tasks.version IS 'Moves on by one with every update (trigger): an update sends the version it read and changes nothing if it moved.';
 
 --
 -- Name: CONSTRAINT tasks_completed_at_after_created_at_check ON tasks; Type: COMMENT; Schema: app; Owner: -
@@ -1669,6 +1718,7 @@ CREATE TABLE app.users (
     last_login_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
     CONSTRAINT users_email_format_check CHECK (((email)::text ~ '^[^@[:space:]]+@[^@[:space:].]+(\.[^@[:space:].]+)+$'::text)),
     CONSTRAINT users_email_length_check CHECK ((char_length((email)::text) <= 254)),
     CONSTRAINT users_name_length_check CHECK ((char_length(name) <= 255)),
@@ -1739,6 +1789,12 @@ COMMENT ON COLUMN app.users.created_at IS 'When the user signed up; never change
 --
 
 COMMENT ON COLUMN app.users.updated_at IS 'When the row last changed; maintained by trigger, strictly increasing.';
+
+--
+-- Name: COLUMN users.version; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.users.version IS 'Moves on by one when the profile (email, name, theme) changes (trigger); signing in does not move it.';
 
 --
 -- Name: CONSTRAINT users_email_format_check ON users; Type: COMMENT; Schema: app; Owner: -
@@ -2265,6 +2321,66 @@ CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE ON app.users FOR EACH ROW
 --
 
 COMMENT ON TRIGGER _100_timestamps ON app.users IS 'Keeps created_at fixed and moves updated_at forward.';
+
+--
+-- Name: project_members _110_next_version; Type: TRIGGER; Schema: app; Owner: -
+--
+
+CREATE TRIGGER _110_next_version BEFORE UPDATE ON app.project_members FOR EACH ROW EXECUTE FUNCTION app_private.tg__next_version();
+
+--
+-- Name: TRIGGER _110_next_version ON project_members; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TRIGGER _110_next_version ON app.project_members IS 'Moves the version on with every update.';
+
+--
+-- Name: projects _110_next_version; Type: TRIGGER; Schema: app; Owner: -
+--
+
+CREATE TRIGGER _110_next_version BEFORE UPDATE ON app.projects FOR EACH ROW EXECUTE FUNCTION app_private.tg__next_version();
+
+--
+-- Name: TRIGGER _110_next_version ON projects; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TRIGGER _110_next_version ON app.projects IS 'Moves the version on with every update.';
+
+--
+-- Name: tags _110_next_version; Type: TRIGGER; Schema: app; Owner: -
+--
+
+CREATE TRIGGER _110_next_version BEFORE UPDATE ON app.tags FOR EACH ROW EXECUTE FUNCTION app_private.tg__next_version();
+
+--
+-- Name: TRIGGER _110_next_version ON tags; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TRIGGER _110_next_version ON app.tags IS 'Moves the version on with every update.';
+
+--
+-- Name: tasks _110_next_version; Type: TRIGGER; Schema: app; Owner: -
+--
+
+CREATE TRIGGER _110_next_version BEFORE UPDATE ON app.tasks FOR EACH ROW EXECUTE FUNCTION app_private.tg__next_version();
+
+--
+-- Name: TRIGGER _110_next_version ON tasks; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TRIGGER _110_next_version ON app.tasks IS 'Moves the version on with every update.';
+
+--
+-- Name: users _110_next_version; Type: TRIGGER; Schema: app; Owner: -
+--
+
+CREATE TRIGGER _110_next_version BEFORE UPDATE ON app.users FOR EACH ROW WHEN ((((old.email)::text IS DISTINCT FROM (new.email)::text) OR (old.name IS DISTINCT FROM new.name) OR ((old.theme)::text IS DISTINCT FROM (new.theme)::text))) EXECUTE FUNCTION app_private.tg__next_version();
+
+--
+-- Name: TRIGGER _110_next_version ON users; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TRIGGER _110_next_version ON app.users IS 'Moves the version on when the profile changes.';
 
 --
 -- Name: tasks _200_completed_at; Type: TRIGGER; Schema: app; Owner: -
@@ -3272,6 +3388,12 @@ GRANT ALL ON FUNCTION app_private.member_profile(member uuid, OUT name text, OUT
 REVOKE ALL ON FUNCTION app_private.purge_deleted_tasks(deleted_before timestamp with time zone, batch_size integer) FROM PUBLIC;
 
 --
+-- Name: FUNCTION tg__next_version(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg__next_version() FROM PUBLIC;
+
+--
 -- Name: FUNCTION tg__timestamps(); Type: ACL; Schema: app_private; Owner: -
 --
 
@@ -3651,6 +3773,13 @@ GRANT SELECT(created_at) ON TABLE app.users TO todo_readonly;
 
 GRANT SELECT(updated_at) ON TABLE app.users TO todo_app;
 GRANT SELECT(updated_at) ON TABLE app.users TO todo_readonly;
+
+--
+-- Name: COLUMN users.version; Type: ACL; Schema: app; Owner: -
+--
+
+GRANT SELECT(version) ON TABLE app.users TO todo_app;
+GRANT SELECT(version) ON TABLE app.users TO todo_readonly;
 
 --
 -- PostgreSQL database dump complete

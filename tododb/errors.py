@@ -37,7 +37,8 @@ def describe_connect_failure(exc: psycopg.Error, target: str) -> TododbError:
 
 # --- what a web backend maps to its responses --------------------------------------------------------------
 #
-#   Conflict       409  a unique (or exclusion) rule: the name is taken
+#   Conflict       409  a unique (or exclusion) rule: the name is taken; StaleVersion when the row moved on since
+#                       the client read it (a versioned update changed nothing): reload it, show, let them retry
 #   InvalidInput   422  malformed data (class 22) or another broken rule (class 23)
 #   NotFound       404  no such row for this user: under row-level security "not yours" and "not there" are alike
 #   NotAllowed     404  (or 403) a privilege or a policy's WITH CHECK refused the write (42501)
@@ -70,6 +71,29 @@ class DataError(TododbError):
 
 class Conflict(DataError):
     kind = "conflict"
+
+
+class StaleVersion(Conflict):
+    """A versioned update changed nothing because the row is no longer at the version the client sent: another
+    device or member saved first. ``current_version`` is where the row is now (reload it before trying again)."""
+
+    kind = "stale version"
+
+    def __init__(self, message: str, current_version: int) -> None:
+        super().__init__(message)
+        self.current_version = current_version
+
+
+def refuse_stale(current_version: int | None, sent_version: int | None, what: str) -> None:
+    """After a versioned update that changed nothing: raise StaleVersion when the row is there (``current_version``,
+    read by its ``*_version`` query in the same transaction) at a version other than the one sent. Otherwise the
+    update found no row it may change (missing, not the identity's to edit, or not in the state it needs), and the
+    caller's ``None`` says so, as for any update."""
+    if current_version is not None and current_version != sent_version:
+        raise StaleVersion(
+            f"stale version: the {what} is at version {current_version}, not {sent_version}; reload it and retry",
+            current_version,
+        )
 
 
 class InvalidInput(DataError):

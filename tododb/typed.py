@@ -24,6 +24,7 @@ import uuid
 import psycopg
 from psycopg.rows import TupleRow
 
+from tododb.errors import refuse_stale
 from tododb.queries import QUERIES
 
 Connection: TypeAlias = psycopg.Connection[TupleRow]
@@ -44,6 +45,7 @@ class AssignTaskRow:
     project_id: uuid.UUID
     assignee_id: uuid.UUID | None
     updated_at: datetime.datetime
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,7 @@ class ChangeMemberRoleRow:
     project_id: uuid.UUID
     user_id: uuid.UUID
     role: ProjectRole
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,7 @@ class CreateProjectRow:
     archived_at: datetime.datetime | None
     created_at: datetime.datetime
     updated_at: datetime.datetime
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,7 @@ class CreateTagRow:
     id: uuid.UUID
     name: str
     created_at: datetime.datetime
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +105,7 @@ class CreateTaskInProjectRow:
     updated_at: datetime.datetime
     project_id: uuid.UUID
     assignee_id: uuid.UUID | None
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +120,7 @@ class CreateTaskRow:
     estimated_hours: decimal.Decimal | None
     created_at: datetime.datetime
     updated_at: datetime.datetime
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +134,7 @@ class CurrentUserProfileRow:
     is_active: bool
     last_login_at: datetime.datetime | None
     created_at: datetime.datetime
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +151,7 @@ class DeletedTasksRow:
     updated_at: datetime.datetime
     project_id: uuid.UUID
     assignee_id: uuid.UUID | None
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +170,7 @@ class GetTaskRow:
     updated_at: datetime.datetime
     project_id: uuid.UUID
     assignee_id: uuid.UUID | None
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +184,7 @@ class MyProjectsRow:
     archived_at: datetime.datetime | None
     open_tasks: int
     created_at: datetime.datetime
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +195,7 @@ class ProjectMembersRow:
     name: str | None
     email: str | None
     role: ProjectRole
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +204,7 @@ class RestoreTaskRow:
 
     id: uuid.UUID
     deleted_at: datetime.datetime | None
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +215,7 @@ class SetTaskStatusRow:
     status: TaskStatus
     completed_at: datetime.datetime | None
     updated_at: datetime.datetime
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +225,7 @@ class SetThemeRow:
     id: uuid.UUID
     theme: UserTheme
     updated_at: datetime.datetime
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +243,7 @@ class TasksByStatusRow:
     updated_at: datetime.datetime
     project_id: uuid.UUID
     assignee_id: uuid.UUID | None
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +260,7 @@ class TasksWithTagRow:
     updated_at: datetime.datetime
     project_id: uuid.UUID
     assignee_id: uuid.UUID | None
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +275,7 @@ class UpdateTaskRow:
     due_at: datetime.datetime | None
     estimated_hours: decimal.Decimal | None
     updated_at: datetime.datetime
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,14 +309,20 @@ def assign_task(
     conn: Connection,
     *,
     task_id: uuid.UUID | str | None,
+    version: int | None,
     assignee_id: uuid.UUID | str | None,
 ) -> AssignTaskRow | None:
     """Assigns a live task to a member of its project (assignee_id null: unassigns); returns nothing when there is no
-    such task the user may edit. An assignee who is not a member fails with foreign_key_violation (23503,
-    tasks_assignee_membership_fkey). Served by tasks_pkey.
+    such task the user may edit, or when it is no longer at the version the client read. An assignee who is not a
+    member fails with foreign_key_violation (23503, tasks_assignee_membership_fkey). Version check: task_version.
+    Served by tasks_pkey. Here a stale version is not None but raises tododb.StaleVersion: the version query, run
+    only when nothing changed, tells it from a missing row.
     """
-    row = QUERIES.assign_task(conn, task_id=task_id, assignee_id=assignee_id)
-    return None if row is None else AssignTaskRow(*row)
+    row = QUERIES.assign_task(conn, task_id=task_id, version=version, assignee_id=assignee_id)
+    if row is None:
+        refuse_stale(QUERIES.task_version(conn, task_id=task_id), version, "task")
+        return None
+    return AssignTaskRow(*row)
 
 
 def change_member_role(
@@ -306,14 +330,20 @@ def change_member_role(
     *,
     project_id: uuid.UUID | str | None,
     user_id: uuid.UUID | str | None,
+    version: int | None,
     role: str | None,
 ) -> ChangeMemberRoleRow | None:
     """Owner only: makes a member an editor or a viewer; returns nothing for anyone else, or for the owner's own row.
-    Making someone the owner this way fails with insufficient_privilege (42501): use transfer_ownership. Served by
-    project_members_pkey.
+    Making someone the owner this way fails with insufficient_privilege (42501): use transfer_ownership. Changes
+    nothing unless the membership is still at the version the client read (project_members). Version check:
+    member_version. Served by project_members_pkey. Here a stale version is not None but raises tododb.StaleVersion:
+    the version query, run only when nothing changed, tells it from a missing row.
     """
-    row = QUERIES.change_member_role(conn, project_id=project_id, user_id=user_id, role=role)
-    return None if row is None else ChangeMemberRoleRow(*row)
+    row = QUERIES.change_member_role(conn, project_id=project_id, user_id=user_id, version=version, role=role)
+    if row is None:
+        refuse_stale(QUERIES.member_version(conn, project_id=project_id, user_id=user_id), version, "member")
+        return None
+    return ChangeMemberRoleRow(*row)
 
 
 def count_overdue_tasks(conn: Connection) -> int:
@@ -459,6 +489,20 @@ def list_tags(conn: Connection) -> list[ListTagsRow]:
     return [ListTagsRow(*row) for row in rows]
 
 
+def member_version(
+    conn: Connection,
+    *,
+    project_id: uuid.UUID | str | None,
+    user_id: uuid.UUID | str | None,
+) -> int | None:
+    """The version of a membership the user can see, or nothing: how a change_member_role that changed nothing tells a
+    stale version from a missing or forbidden row. Served by project_members_user_id_idx (user_id, project_id: both
+    keys are given).
+    """
+    value: int | None = QUERIES.member_version(conn, project_id=project_id, user_id=user_id)
+    return value
+
+
 def my_projects(conn: Connection) -> list[MyProjectsRow]:
     """The user's projects (the inbox first, then by name), each with the user's role and its number of open tasks: per
     membership, an index-only count of the project's open range. Served by project_members_user_id_idx and
@@ -500,6 +544,14 @@ def overdue_tasks(
     """
     rows = QUERIES.overdue_tasks(conn, after_due_at=after_due_at, after_id=after_id, page_size=page_size)
     return [OverdueTasksRow(*row) for row in rows]
+
+
+def profile_version(conn: Connection) -> int | None:
+    """The version of the signed-in user's profile: how a set_theme that changed nothing tells a stale version from a
+    missing identity. Served by users_pkey.
+    """
+    value: int | None = QUERIES.profile_version(conn)
+    return value
 
 
 def project_members(conn: Connection, *, project_id: uuid.UUID | str | None) -> list[ProjectMembersRow]:
@@ -554,7 +606,9 @@ def remove_member(conn: Connection, *, project_id: uuid.UUID | str | None, user_
 
 
 def restore_task(conn: Connection, *, task_id: uuid.UUID | str | None) -> RestoreTaskRow | None:
-    """Takes a task out of the bin. Served by tasks_pkey."""
+    """Takes a task out of the bin. Takes no version, for the reason soft_delete_task gives: a second restore changes
+    nothing (deleted_at is not null). Served by tasks_pkey.
+    """
     row = QUERIES.restore_task(conn, task_id=task_id)
     return None if row is None else RestoreTaskRow(*row)
 
@@ -563,19 +617,32 @@ def set_task_status(
     conn: Connection,
     *,
     task_id: uuid.UUID | str | None,
+    version: int | None,
     status: str | None,
 ) -> SetTaskStatusRow | None:
-    """Moves a task to a status; completed_at follows (trigger), history records it. Served by tasks_pkey."""
-    row = QUERIES.set_task_status(conn, task_id=task_id, status=status)
-    return None if row is None else SetTaskStatusRow(*row)
-
-
-def set_theme(conn: Connection, *, theme: str | None) -> SetThemeRow | None:
-    """Changes the signed-in user's theme (light, dark or system). Filters by the identity as well as the policy does,
-    so the planner can go straight to users_pkey.
+    """Moves a task to a status; completed_at follows (trigger), history records it. Returns nothing when there is no
+    such live task the user may edit, or when it is no longer at the version the client read (one device completing
+    what another reopened). Version check: task_version. Served by tasks_pkey. Here a stale version is not None but
+    raises tododb.StaleVersion: the version query, run only when nothing changed, tells it from a missing row.
     """
-    row = QUERIES.set_theme(conn, theme=theme)
-    return None if row is None else SetThemeRow(*row)
+    row = QUERIES.set_task_status(conn, task_id=task_id, version=version, status=status)
+    if row is None:
+        refuse_stale(QUERIES.task_version(conn, task_id=task_id), version, "task")
+        return None
+    return SetTaskStatusRow(*row)
+
+
+def set_theme(conn: Connection, *, version: int | None, theme: str | None) -> SetThemeRow | None:
+    """Changes the signed-in user's theme (light, dark or system); returns nothing when the profile is no longer at the
+    version the client read. Filters by the identity as well as the policy does, so the planner can go straight to
+    users_pkey. Version check: profile_version. Here a stale version is not None but raises tododb.StaleVersion: the
+    version query, run only when nothing changed, tells it from a missing row.
+    """
+    row = QUERIES.set_theme(conn, version=version, theme=theme)
+    if row is None:
+        refuse_stale(QUERIES.profile_version(conn), version, "profile")
+        return None
+    return SetThemeRow(*row)
 
 
 def sign_up(conn: Connection, *, email: str | None, name: str | None, password_hash: str | None) -> uuid.UUID | None:
@@ -587,7 +654,10 @@ def sign_up(conn: Connection, *, email: str | None, name: str | None, password_h
 
 
 def soft_delete_task(conn: Connection, *, task_id: uuid.UUID | str | None) -> SoftDeleteTaskRow | None:
-    """Puts a task in the bin. Served by tasks_pkey."""
+    """Puts a task in the bin. Takes no version: moving to the bin loses nothing (an edit saved a moment before is in
+    the row, and restore_task brings it back), and a second delete already changes nothing (deleted_at is null). The
+    version still moves on, so a device holding the task finds it gone. Served by tasks_pkey.
+    """
     row = QUERIES.soft_delete_task(conn, task_id=task_id)
     return None if row is None else SoftDeleteTaskRow(*row)
 
@@ -599,6 +669,14 @@ def tag_task(conn: Connection, *, task_id: uuid.UUID | str | None, tag_id: uuid.
     """
     count: int = QUERIES.tag_task(conn, task_id=task_id, tag_id=tag_id)
     return count
+
+
+def task_version(conn: Connection, *, task_id: uuid.UUID | str | None) -> int | None:
+    """The version of a task the user can see (live or in the bin), or nothing: how an update that changed nothing
+    tells a stale version from a missing task. Served by tasks_pkey.
+    """
+    value: int | None = QUERIES.task_version(conn, task_id=task_id)
+    return value
 
 
 def tasks_assigned_to_me(
@@ -712,25 +790,32 @@ def update_task(
     conn: Connection,
     *,
     task_id: uuid.UUID | str | None,
+    version: int | None,
     title: str | None,
     description: str | None,
     priority: str | None,
     due_at: datetime.datetime | str | None,
     estimated_hours: decimal.Decimal | int | None,
 ) -> UpdateTaskRow | None:
-    """Replaces a task's editable fields; returns nothing when there is no such (live) task the user may edit. Served
-    by tasks_pkey.
+    """Replaces a task's editable fields; returns nothing when there is no such (live) task the user may edit, or when
+    it is no longer at the version the client read (another device or editor saved first). Version check:
+    task_version. Served by tasks_pkey. Here a stale version is not None but raises tododb.StaleVersion: the version
+    query, run only when nothing changed, tells it from a missing row.
     """
     row = QUERIES.update_task(
         conn,
         task_id=task_id,
+        version=version,
         title=title,
         description=description,
         priority=priority,
         due_at=due_at,
         estimated_hours=estimated_hours,
     )
-    return None if row is None else UpdateTaskRow(*row)
+    if row is None:
+        refuse_stale(QUERIES.task_version(conn, task_id=task_id), version, "task")
+        return None
+    return UpdateTaskRow(*row)
 
 
 def user_for_login(conn: Connection, *, email: str | None) -> UserForLoginRow | None:

@@ -83,11 +83,15 @@ def _invited(conn: psycopg.Connection, row: dict) -> dict:
 
 def _read_call(name: str) -> Call:
     """How the bench calls a read, derived from the query: its first page as its comment states it, and the
-    sample's task, tag and project for the parameters that name one. A read of one project (it takes
+    sample's task, tag and project (and member) for the parameters that name one. A read of one project (it takes
     ``project_id``) is a member's read of a shared project, its owner's side the same SQL with the project
     explicit."""
     if "project_id" in parameters(name):
-        return Call(lambda p: first_page_params(name, PAGE_SIZE, project_id=p["project"]), "pairs", "member")
+        return Call(
+            lambda p: first_page_params(name, PAGE_SIZE, project_id=p["project"], user_id=p["member"]),
+            "pairs",
+            "member",
+        )
     return Call(lambda u: first_page_params(name, PAGE_SIZE, status="pending", task_id=u["task"], tag_id=u["tag"]))
 
 
@@ -118,6 +122,7 @@ WRITES = {
     "update_task": Call(
         lambda u: {
             "task_id": u["task"],
+            "version": u["task_version"],
             "title": "renamed",
             "description": "x",
             "priority": "low",
@@ -125,16 +130,22 @@ WRITES = {
             "estimated_hours": None,
         }
     ),
-    "assign_task": Call(lambda u: {"task_id": u["task"], "assignee_id": u["task_assignee"]}),
+    "assign_task": Call(
+        lambda u: {"task_id": u["task"], "version": u["task_version"], "assignee_id": u["task_assignee"]}
+    ),
     "set_task_status": Call(
-        lambda u: {"task_id": u["task"], "status": "completed" if u["task_status"] != "completed" else "pending"}
+        lambda u: {
+            "task_id": u["task"],
+            "version": u["task_version"],
+            "status": "completed" if u["task_status"] != "completed" else "pending",
+        }
     ),
     "soft_delete_task": Call(lambda u: {"task_id": u["task"]}),
     "restore_task": Call(lambda u: {"task_id": u["deleted_task"]}),
     "create_tag": Call(lambda u: {"name": "bench tag"}),
     "tag_task": Call(lambda u: {"task_id": u["task"], "tag_id": u["other_tag"]}),
     "untag_task": Call(lambda u: {"task_id": u["tagged_task"], "tag_id": u["tag"]}),
-    "set_theme": Call(lambda u: {"theme": "dark"}),
+    "set_theme": Call(lambda u: {"version": u["profile_version"], "theme": "dark"}),
     "create_project": Call(lambda u: {"name": "bench project"}),
     "invite_to_project": Call(
         lambda p: {"project_id": p["project"], "email": "invitee@bench.invalid", "role": "editor"},
@@ -146,6 +157,7 @@ WRITES = {
         lambda p: {
             "project_id": p["project"],
             "user_id": p["member"],
+            "version": p["member_version"],
             "role": "viewer" if p["member_role"] == "editor" else "editor",
         },
         sample="pairs",

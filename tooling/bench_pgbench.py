@@ -130,8 +130,10 @@ def mix_script() -> str:
         query = getattr(QUERIES, name, None)
         if query is None:
             raise ToolError(f"bench/app_mix.pgbench uses the named query {name}, which does not exist")
-        # psycopg's placeholders (as aiosql gives the SQL) become pgbench's variables; the task is the new one.
+        # psycopg's placeholders (as aiosql gives the SQL) become pgbench's variables; the task is the new one,
+        # at the version its insert returned.
         query_sql = query.sql.strip().rstrip(";").replace("%(task_id)s", "':new_id'")
+        query_sql = query_sql.replace("%(version)s", ":new_version")
         query_sql = re.sub(r"%\((\w+)\)s", r":\1", query_sql).replace("%%", "%")
         text = text.replace("{{" + name + "}}", query_sql)
     return text

@@ -47,7 +47,8 @@ def _rows_for(conn: psycopg.Connection, user_id, prefer_shared: bool, now: datet
     """The rows one user's calls need, all within their projects; None when they lack some."""
     params = {"u": user_id, "shared": prefer_shared}
     task = conn.execute(
-        f"select id, status, project_id from app.tasks where project_id in ({_EDITABLE}) and deleted_at is null "
+        f"select id, status, project_id, version from app.tasks where project_id in ({_EDITABLE}) "
+        "and deleted_at is null "
         "order by (project_id <> %(u)s) = %(shared)s desc, id limit 1",
         params,
     ).fetchone()
@@ -93,6 +94,8 @@ def _rows_for(conn: psycopg.Connection, user_id, prefer_shared: bool, now: datet
         "id": user_id,
         "task": task[0],
         "task_status": task[1],
+        "task_version": task[3],
+        "profile_version": one(conn.execute("select version from app.users where id = %s", [user_id]))[0],
         "task_assignee": task_assignee,
         "deleted_task": deleted[0] if deleted else task[0],
         "tag": link[0],
@@ -147,10 +150,11 @@ def pairs(conn: psycopg.Connection, seed: int) -> list[dict]:
     rows = []
     for project_id, owner, tasks in chosen:
         members = conn.execute(
-            "select user_id, role from app.project_members where project_id = %s and role <> 'owner' order by user_id",
+            "select user_id, role, version from app.project_members where project_id = %s and role <> 'owner' "
+            "order by user_id",
             [project_id],
         ).fetchall()
-        member, role = members[rng.randrange(len(members))]
+        member, role, member_version = members[rng.randrange(len(members))]
         outsider = conn.execute(
             "select u.id, u.email::text from app.users as u where not exists (select from app.project_members as m "
             "where m.project_id = %s and m.user_id = u.id) order by u.id limit 1",
@@ -164,6 +168,7 @@ def pairs(conn: psycopg.Connection, seed: int) -> list[dict]:
                 "owner": owner,
                 "member": member,
                 "member_role": role,
+                "member_version": member_version,
                 "outsider": outsider[0],
                 "outsider_email": outsider[1],
                 "project_tasks": tasks,
@@ -182,11 +187,11 @@ def heaviest(conn: psycopg.Connection, now: datetime) -> dict | None:
     if row is None:
         return None
     # Their largest shared project, as a member's read of it; its owner and an outsider for the pair keys.
-    project, owner, role, tasks = one(
+    project, owner, role, member_version, tasks = one(
         conn.execute(
             "with n as (select project_id, count(*) as tasks from app.tasks where project_id in ("
             "             select project_id from app.project_members where user_id = %(u)s) group by 1) "
-            "select m.project_id, p.owner_id, m.role, n.tasks from app.project_members as m "
+            "select m.project_id, p.owner_id, m.role, m.version, n.tasks from app.project_members as m "
             "join app.projects as p on p.id = m.project_id join n on n.project_id = m.project_id "
             "where m.user_id = %(u)s order by n.tasks desc, m.project_id limit 1",
             {"u": user_id},
@@ -200,6 +205,7 @@ def heaviest(conn: psycopg.Connection, now: datetime) -> dict | None:
     return row | {
         "member": user_id,
         "member_role": role,
+        "member_version": member_version,
         "owner": owner,
         "projects": projects,
         "visible": visible,

@@ -65,7 +65,7 @@ def _user_id(conn: psycopg.Connection, email: str) -> uuid.UUID | None:
 
 def _tags_of(conn: psycopg.Connection) -> dict[str, uuid.UUID]:
     """The acting user's tags by name."""
-    return {name: tag_id for tag_id, name, _ in QUERIES.list_tags(conn)}
+    return {name: tag_id for tag_id, name, *_ in QUERIES.list_tags(conn)}
 
 
 def _finish_task(
@@ -73,7 +73,8 @@ def _finish_task(
 ) -> None:
     """Status, tags and the bin: the same named queries for a task in an inbox or in a project."""
     if task.get("status", "pending") != "pending":
-        QUERIES.set_task_status(conn, task_id=task_id, status=task["status"])
+        version = QUERIES.task_version(conn, task_id=task_id)  # as the app holds it: read with the task
+        QUERIES.set_task_status(conn, task_id=task_id, version=version, status=task["status"])
     for tag in task.get("tags", []):
         if tag not in tags:
             raise ToolError(f"seed task {task['title']!r} uses {whose} undeclared tag {tag!r}")

@@ -571,6 +571,31 @@ def _signature(name: str, parameters: Sequence[Parameter], returns: str) -> str:
     return f"def {name}(\n" + "".join(f"    {argument},\n" for argument in arguments) + f") -> {returns}:"
 
 
+STALE_NOTE = (
+    "Here a stale version is not None but raises tododb.StaleVersion: the version query, run only when nothing "
+    "changed, tells it from a missing row."
+)
+
+
+def version_probe(query: Described, by_name: dict[str, Described]) -> Described | None:
+    """The query that reads the current version of the row a versioned update targets, as its comment names it
+    ("Version check: task_version."), or None for an update that takes no version. A named query that does not
+    exist, is not a ``$`` read, or takes a parameter the update does not have stops the generator."""
+    match = re.search(r"Version check: (\w+)", query.doc)
+    if match is None:
+        return None
+    probe = by_name.get(match.group(1))
+    taken = {p.name for p in query.parameters}
+    if probe is None or probe.operation != "SELECT_VALUE" or "version" not in taken:
+        raise ToolError(
+            f"{query.name}: its version check {match.group(1)} must be a `$` query, and {query.name} must take version"
+        )
+    missing = [p.name for p in probe.parameters if p.name not in taken]
+    if missing:
+        raise ToolError(f"{query.name}: its version check {probe.name} takes {', '.join(missing)}, it does not")
+    return probe
+
+
 def render(described: Sequence[Described], literals: Literals) -> str:
     """The text of tododb/typed.py: deterministic (sorted by name, no oids, no dates)."""
     # One class per shape, named after the first query (by name) that has it; the others get an alias.
@@ -611,6 +636,7 @@ def render(described: Sequence[Described], literals: Literals) -> str:
         body.append("# Queries whose rows have the same shape share its class, under a name of their own.")
         body += [f"{alias}: TypeAlias = {target}" for alias, target in aliases] + ["", ""]
 
+    by_name = {query.name: query for query in described}
     for query in described:
         arguments = ["conn"] + [f"{p.name}={p.name}" for p in query.parameters]
 
@@ -633,10 +659,19 @@ def render(described: Sequence[Described], literals: Literals) -> str:
             row = row_name[query.name]
             if query.one_row and query.operation == "SELECT_ONE":
                 returns, lines = row, call("row") + [f"return {row}(*row)"]
+            elif probe := version_probe(query, by_name):
+                what = probe.name.removesuffix("_version")
+                check = ", ".join(["conn"] + [f"{p.name}={p.name}" for p in probe.parameters])
+                stale = f"refuse_stale(QUERIES.{probe.name}({check}), version, {json.dumps(what)})"
+                returns = f"{row} | None"
+                lines = call("row") + ["if row is None:", f"    {stale}", "    return None", f"return {row}(*row)"]
             else:
                 returns, lines = f"{row} | None", call("row") + [f"return None if row is None else {row}(*row)"]
+        doc = query.doc
+        if version_probe(query, by_name):
+            doc += f" {STALE_NOTE}"
         body.append(_signature(query.name, query.parameters, returns))
-        body.append(_docstring(query.doc, "    "))
+        body.append(_docstring(doc, "    "))
         body += [f"    {line}" for line in lines] + ["", ""]
 
     text = "\n".join(body)
@@ -655,6 +690,7 @@ def render(described: Sequence[Described], literals: Literals) -> str:
         "import psycopg",
         "from psycopg.rows import TupleRow",
         "",
+        *(["from tododb.errors import refuse_stale"] if "refuse_stale(" in text else []),
         "from tododb.queries import QUERIES",
         "",
         "Connection: TypeAlias = psycopg.Connection[TupleRow]",

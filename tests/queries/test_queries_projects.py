@@ -300,18 +300,19 @@ def test_project_members_shows_id_name_email_and_role_to_members_only(superuser_
     columns = [
         c.name for c in superuser_migrated.execute(QUERIES.project_members.sql, {"project_id": project}).description
     ]
-    assert columns == ["id", "name", "email", "role"]  # never a password hash or login times
+    # Never a password hash or login times; the membership's version, for change_member_role.
+    assert columns == ["id", "name", "email", "role", "version"]
     # The owner, then in the order they joined: here in the same transaction, so by id.
     expected = [
-        (olga, "Olga", "olga@example.com", "owner"),
-        *sorted([(ed, "Ed", "ed@example.com", "editor"), (vi, "Vi", "vi@example.com", "viewer")]),
+        (olga, "Olga", "olga@example.com", "owner", 1),
+        *sorted([(ed, "Ed", "ed@example.com", "editor", 1), (vi, "Vi", "vi@example.com", "viewer", 1)]),
     ]
     for who in (olga, ed, vi):
         with acting_as(superuser_migrated, "todo_app", who) as conn:
             assert list(QUERIES.project_members(conn, project_id=project)) == expected
     with acting_as(superuser_migrated, "todo_app", nora) as conn:
         assert list(QUERIES.project_members(conn, project_id=team["noras"])) == [
-            (nora, "Nora", "nora@example.com", "owner")
+            (nora, "Nora", "nora@example.com", "owner", 1)
         ]  # just to check that the test is valid
         assert list(QUERIES.project_members(conn, project_id=project)) == []
 
@@ -336,7 +337,7 @@ def test_create_project_makes_the_user_its_owner_and_refuses_a_blank_name(superu
             project_id=created[0],
             assignee_id=ed,
         )
-        assert task[8:] == (created[0], ed)
+        assert task[8:] == (created[0], ed, 1)  # project_id, assignee_id, version
         with refused(conn, "23514", "projects_name_not_blank_check"):
             QUERIES.create_project(conn, name=" \u200b")
         with refused(conn, "23514", "projects_name_length_check"):
@@ -384,19 +385,21 @@ def test_the_owner_changes_roles_and_removes_members_nobody_else_does(superuser_
     olga, ed, vi, project = team["olga"], team["ed"], team["vi"], team["project"]
     assigned = new_task(superuser_migrated, olga, "for vi", project_id=project, assignee_id=vi)
     with acting_as(superuser_migrated, "todo_app", ed) as conn:  # an editor: nothing happens
-        assert QUERIES.change_member_role(conn, project_id=project, user_id=vi, role="editor") is None
+        assert QUERIES.change_member_role(conn, project_id=project, user_id=vi, version=1, role="editor") is None
         assert QUERIES.remove_member(conn, project_id=project, user_id=vi) == 0
     with acting_as(superuser_migrated, "todo_app", olga) as conn:
-        assert QUERIES.change_member_role(conn, project_id=project, user_id=ed, role="viewer") == (
+        assert QUERIES.change_member_role(conn, project_id=project, user_id=ed, version=1, role="viewer") == (
             project,
             ed,
             "viewer",
+            2,
         )
-        assert QUERIES.change_member_role(conn, project_id=project, user_id=olga, role="editor") is None  # her own
+        own = QUERIES.change_member_role(conn, project_id=project, user_id=olga, version=1, role="editor")
+        assert own is None  # her own
         with refused(conn, "42501"):
-            QUERIES.change_member_role(conn, project_id=project, user_id=ed, role="owner")
+            QUERIES.change_member_role(conn, project_id=project, user_id=ed, version=2, role="owner")
         with refused(conn, "23514", "project_role_check"):
-            QUERIES.change_member_role(conn, project_id=project, user_id=ed, role="admin")
+            QUERIES.change_member_role(conn, project_id=project, user_id=ed, version=2, role="admin")
         assert QUERIES.remove_member(conn, project_id=project, user_id=vi) == 1
         assert QUERIES.remove_member(conn, project_id=project, user_id=olga) == 0  # the owner's row stays
         assert [r[0] for r in QUERIES.project_members(conn, project_id=project)] == [olga, ed]
@@ -492,11 +495,11 @@ def test_the_typed_project_queries_return_what_their_types_say(superuser_migrate
             ),
             *typed.upcoming_tasks(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=5),
             *typed.tasks_assigned_to_me(conn, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=5),
-            typed.assign_task(conn, task_id=created.id, assignee_id=olga),
+            typed.assign_task(conn, task_id=created.id, version=created.version, assignee_id=olga),
             typed.create_project(conn, name="Mine"),
         ]
         switch(conn, olga)
-        rows.append(typed.change_member_role(conn, project_id=project, user_id=ed, role="viewer"))
+        rows.append(typed.change_member_role(conn, project_id=project, user_id=ed, version=1, role="viewer"))
     # The member list comes from a view: its columns are typed as the view's query makes them (name and email
     # come out of a definer function, app_private.member_profile, whose results PostgreSQL cannot prove set).
     assert typing.get_type_hints(typed.ProjectMembersRow, vars(typed)) == {
@@ -504,6 +507,7 @@ def test_the_typed_project_queries_return_what_their_types_say(superuser_migrate
         "name": str | None,
         "email": str | None,
         "role": typed.ProjectRole,
+        "version": int,
     }
     for row in rows:
         assert row is not None

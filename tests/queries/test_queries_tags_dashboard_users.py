@@ -94,9 +94,9 @@ def test_sign_up_login_record_login_profile_and_theme(superuser_migrated, people
         conn.execute("select set_config('app.user_id', %s, true)", [str(cleo)])
         profile = QUERIES.current_user_profile(conn)
         assert profile[:4] == (cleo, "cleo@example.com", "Cleo", "system") and profile[5] is not None
-        assert QUERIES.set_theme(conn, theme="dark")[1] == "dark"
+        assert QUERIES.set_theme(conn, version=profile[-1], theme="dark")[1] == "dark"
         with refused(conn, "23514", "user_theme_check"):
-            QUERIES.set_theme(conn, theme="blue")
+            QUERIES.set_theme(conn, version=profile[-1] + 1, theme="blue")
 
 
 def new_project(conn, owner, name="Team"):

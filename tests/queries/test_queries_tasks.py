@@ -167,26 +167,29 @@ def test_write_queries_create_update_set_status_and_refuse_bad_input(superuser_m
         )
         task = created[0]
         assert created[1:4] == ("Write tests", "pending", "high")
+        assert created[-1] == 1  # a new task's version
         updated = QUERIES.update_task(
             conn,
             task_id=task,
+            version=1,
             title="Write more tests",
             description=None,
             priority="low",
             due_at=None,
             estimated_hours=None,
         )
-        assert updated[1:6] == ("Write more tests", None, "pending", "low", None)
-        done = QUERIES.set_task_status(conn, task_id=task, status="completed")
+        assert updated[1:6] == ("Write more tests", None, "pending", "low", None) and updated[-1] == 2
+        done = QUERIES.set_task_status(conn, task_id=task, version=2, status="completed")
         assert done[1] == "completed" and done[2] is not None
-        reopened = QUERIES.set_task_status(conn, task_id=task, status="pending")
+        reopened = QUERIES.set_task_status(conn, task_id=task, version=3, status="pending")
         assert reopened[1] == "pending" and reopened[2] is None
-        # Another user's task: nothing happens, nothing is returned.
-        assert QUERIES.set_task_status(conn, task_id=theirs, status="completed") is None
+        # Another user's task, at the version it has: nothing happens, nothing is returned.
+        assert QUERIES.set_task_status(conn, task_id=theirs, version=1, status="completed") is None
         assert (
             QUERIES.update_task(
                 conn,
                 task_id=theirs,
+                version=1,
                 title="mine now",
                 description=None,
                 priority="low",
@@ -200,7 +203,7 @@ def test_write_queries_create_update_set_status_and_refuse_bad_input(superuser_m
                 conn, title="\u200b", description=None, priority=None, due_at=None, estimated_hours=None
             )
         with refused(conn, "23514", "task_status_check"):
-            QUERIES.set_task_status(conn, task_id=task, status="done")
+            QUERIES.set_task_status(conn, task_id=task, version=4, status="done")
     assert superuser_migrated.execute("select status from app.tasks where id = %s", [theirs]).fetchone() == ("pending",)
 
 
@@ -386,7 +389,7 @@ def test_get_task_sees_a_shared_projects_task_and_nothing_of_a_project_the_user_
     secret = new_task(superuser_migrated, bob, "secret", project_id=projects["secret"])
     with acting_as(superuser_migrated, "todo_app", ann) as conn:
         row = QUERIES.get_task(conn, task_id=shared)
-        assert row[0] == shared and row[10:] == (projects["team"], ann)  # project_id, assignee_id
+        assert row[0] == shared and row[10:] == (projects["team"], ann, 1)  # project_id, assignee_id, version
         assert QUERIES.get_task(conn, task_id=secret) is None
     with acting_as(superuser_migrated, "todo_app", bob) as conn:
         assert QUERIES.get_task(conn, task_id=secret)[0] == secret
@@ -399,9 +402,9 @@ def test_create_task_in_project_writes_where_the_user_edits_and_refuses_elsewher
     task = dict(description=None, priority=None, due_at=T0, estimated_hours=None)
     with acting_as(superuser_migrated, "todo_app", ann) as conn:
         row = QUERIES.create_task_in_project(conn, title="for the team", project_id=team, assignee_id=cleo, **task)
-        assert row[1:4] == ("for the team", "pending", "medium") and row[8:] == (team, cleo)
+        assert row[1:4] == ("for the team", "pending", "medium") and row[8:] == (team, cleo, 1)
         inbox = QUERIES.create_task_in_project(conn, title="mine", project_id=None, assignee_id=None, **task)
-        assert inbox[8:] == (ann, None)  # an inbox's id is its owner's id
+        assert inbox[8:] == (ann, None, 1)  # an inbox's id is its owner's id
         assert QUERIES.create_task(conn, title="also mine", **task)[0] in _ids(
             QUERIES.project_open_tasks(
                 conn, project_id=ann, after_due_at=FIRST_ASC[0], after_id=FIRST_ASC[1], page_size=10
@@ -421,11 +424,12 @@ def test_a_viewer_reads_a_projects_tasks_but_changes_none(superuser_migrated, pe
     watched = new_task(superuser_migrated, bob, "watched", project_id=projects["watch"], due_at=T0)
     with acting_as(superuser_migrated, "todo_app", ann) as conn:
         assert QUERIES.get_task(conn, task_id=watched)[0] == watched
-        assert QUERIES.set_task_status(conn, task_id=watched, status="completed") is None
+        assert QUERIES.set_task_status(conn, task_id=watched, version=1, status="completed") is None
         assert (
             QUERIES.update_task(
                 conn,
                 task_id=watched,
+                version=1,
                 title="mine now",
                 description=None,
                 priority="low",
@@ -435,7 +439,7 @@ def test_a_viewer_reads_a_projects_tasks_but_changes_none(superuser_migrated, pe
             is None
         )
         assert QUERIES.soft_delete_task(conn, task_id=watched) is None
-        assert QUERIES.assign_task(conn, task_id=watched, assignee_id=ann) is None
+        assert QUERIES.assign_task(conn, task_id=watched, version=1, assignee_id=ann) is None
     assert superuser_migrated.execute(
         "select title, status, deleted_at, assignee_id from app.tasks where id = %s", [watched]
     ).fetchone() == ("watched", "pending", None, None)
@@ -446,9 +450,9 @@ def test_assign_task_to_a_member_unassign_and_refuse_a_non_member(superuser_migr
     cleo, team = projects["cleo"], projects["team"]
     task = new_task(superuser_migrated, cleo, "to assign", project_id=team)
     with acting_as(superuser_migrated, "todo_app", ann) as conn:
-        assigned = QUERIES.assign_task(conn, task_id=task, assignee_id=ann)
+        assigned = QUERIES.assign_task(conn, task_id=task, version=1, assignee_id=ann)
         assert assigned[:3] == (task, team, ann)
-        assert QUERIES.assign_task(conn, task_id=task, assignee_id=cleo)[2] == cleo
-        assert QUERIES.assign_task(conn, task_id=task, assignee_id=None)[2] is None
+        assert QUERIES.assign_task(conn, task_id=task, version=2, assignee_id=cleo)[2] == cleo
+        assert QUERIES.assign_task(conn, task_id=task, version=3, assignee_id=None)[2] is None
         with refused(conn, "23503", "tasks_assignee_membership_fkey"):
-            QUERIES.assign_task(conn, task_id=task, assignee_id=bob)
+            QUERIES.assign_task(conn, task_id=task, version=4, assignee_id=bob)

@@ -25,7 +25,13 @@ def test_every_read_writes_nothing(superuser_migrated):
     first write), and every parameter it takes is found (from its comment, or by name)."""
     ann = two_users(superuser_migrated)["ann"]
     inbox = superuser_migrated.execute("select id from app.projects where owner_id = %s", [ann.id]).fetchone()[0]
-    values = {"task_id": ann.tasks[0], "tag_id": ann.tags[0], "project_id": inbox, "status": "pending"}
+    values = {
+        "task_id": ann.tasks[0],
+        "tag_id": ann.tags[0],
+        "project_id": inbox,
+        "user_id": ann.id,
+        "status": "pending",
+    }
     superuser_migrated.commit()  # each read then runs in a transaction of its own
     wrote = {}
     for name in reads():

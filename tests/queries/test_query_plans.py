@@ -26,12 +26,12 @@ from tooling.scratch import scratch_database
 
 PAGE = 50
 # Every read (tododb.queries.reads(): a new one is covered here without touching a list), on its first page as
-# its comment states it; a sample user's task, tag and project for the parameters that name one.
+# its comment states it; a sample user's task, tag and project (and the user) for the parameters that name one.
 READ_QUERIES = reads()
 
 
 def _params(name: str, sample: dict) -> dict:
-    values = {key: sample.get(key) for key in ("task_id", "tag_id", "project_id")}
+    values = {key: sample.get(key) for key in ("task_id", "tag_id", "project_id", "user_id")}
     return first_page_params(name, PAGE, status="pending", **values)
 
 

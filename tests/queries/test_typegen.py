@@ -302,7 +302,7 @@ def test_every_typed_function_returns_what_its_types_say(superuser_migrated):
             "in_progress": 0,
             "completed": 0,
         }
-        moved = typed.set_task_status(conn, task_id=str(created.id), status="completed")
+        moved = typed.set_task_status(conn, task_id=str(created.id), version=created.version, status="completed")
         assert moved is not None and moved.status == "completed" and moved.completed_at is not None
         assert typed.get_task(conn, task_id=uuid.uuid4()) is None
         rows: list[object] = [
@@ -324,6 +324,7 @@ def test_every_typed_function_returns_what_its_types_say(superuser_migrated):
             typed.update_task(
                 conn,
                 task_id=undated.id,
+                version=undated.version,
                 title="Call dad",
                 description=None,
                 priority="low",
@@ -336,7 +337,7 @@ def test_every_typed_function_returns_what_its_types_say(superuser_migrated):
             ),
             typed.restore_task(conn, task_id=undated.id),
             typed.current_user_profile(conn),
-            typed.set_theme(conn, theme="dark"),
+            typed.set_theme(conn, version=typed.profile_version(conn), theme="dark"),
         ]
         for row in rows:
             assert row is not None
@@ -359,7 +360,11 @@ def test_the_example_backend_runs_as_a_backend_would(superuser_migrated):
         )
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.splitlines()[0].startswith("created: Typed from the example (pending, id ")
-    assert ran.stdout.splitlines()[1:] == ["- Typed from the example (high, undated)"]
+    assert ran.stdout.splitlines()[1:] == [
+        "started: in_progress, version 2",
+        "second device: refused, the task is at version 2",
+        "- Typed from the example (high, undated)",
+    ]
 
 
 def test_make_types_check_says_whether_the_file_is_current():
