@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
 
-.PHONY: help migration migrate rollback status psql stop seed health bench schema types backup restore maintain doctor top lint test
+.PHONY: help migration migrate rollback status psql stop seed health bench schema types backup basebackup recover restore maintain doctor top lint test
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -60,6 +60,12 @@ types: $(STAMP) ## regenerate tododb/typed.py from a freshly migrated database
 # FILE=path (default: backups/<dbname>-<UTC time>.dump); VERIFY=0 skips the restore into a scratch database
 backup: $(STAMP) ## write a pg_dump archive and verify it restores: [FILE=path] [VERIFY=0]
 	@$(BIN)/tododb backup $(if $(FILE),--file '$(FILE)') $(if $(filter 0 no false,$(VERIFY)),--no-verify)
+
+basebackup: $(STAMP) ## a base backup of the embedded server for point-in-time recovery (needs TODODB_WAL_ARCHIVE)
+	@$(BIN)/tododb basebackup
+
+recover: $(STAMP) ## the embedded cluster as of a moment, in a new data folder: TO='2026-12-02 12:00:00+00' [INTO=dir]
+	@$(BIN)/tododb recover --to '$(TO)' $(if $(INTO),--into '$(INTO)')
 
 # FILE=path (default: the newest in backups/), INTO=dbname (a new database), FORCE=1 (replace a non-empty one)
 restore: $(STAMP) ## restore an archive: [FILE=path] [INTO=dbname] [FORCE=1]

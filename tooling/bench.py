@@ -255,7 +255,7 @@ def _admin_url(settings: Settings) -> str:
     """A connection to the configured server's `postgres` database, to create the scratch one from."""
     if settings.database_url:
         return psycopg.conninfo.make_conninfo(settings.database_url, dbname="postgres")
-    return server.ensure_running(settings.data_dir).url("postgres")
+    return server.ensure_running(settings.data_dir, settings.wal_archive).url("postgres")
 
 
 def load_budgets(path: Path = bench_report.BENCH_DIR / "budgets.toml") -> dict:

@@ -81,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-verify", dest="verify", action="store_false", help="skip restoring it into a scratch database to compare"
     )
     backup_parser.set_defaults(func=commands.cmd_backup)
+    sub.add_parser(
+        "basebackup", help="a base backup of the embedded server, for point-in-time recovery (TODODB_WAL_ARCHIVE)"
+    ).set_defaults(func=commands.cmd_basebackup)
+    recover = sub.add_parser(
+        "recover", help="the embedded server's cluster as it was at a moment, in a new data folder, started"
+    )
+    recover.add_argument("--to", required=True, metavar="TIMESTAMP", help="e.g. '2026-12-02 12:00:00+00'")
+    recover.add_argument("--into", type=Path, help="the new data folder (default: beside the live one)")
+    recover.set_defaults(func=commands.cmd_recover)
     restore = sub.add_parser("restore", help="restore an archive into an empty database")
     restore.add_argument("file", type=Path, nargs="?", help="the archive (default: the newest in backups/)")
     restore.add_argument("--into", metavar="DBNAME", help="a database on the same server, created if missing")

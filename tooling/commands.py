@@ -148,6 +148,32 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> None:
         )
 
 
+def cmd_basebackup(args: argparse.Namespace, settings: Settings) -> None:
+    from tooling import recovery
+
+    started = time.perf_counter()
+    made = recovery.base_backup(settings)
+    size = sum(f.stat().st_size for f in made.folder.rglob("*") if f.is_file())
+    print(
+        f"base backup {made.folder} ({size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s, finished at "
+        f"{made.finished.isoformat()}: recovery to any later moment starts from it"
+    )
+
+
+def cmd_recover(args: argparse.Namespace, settings: Settings) -> None:
+    from tooling import recovery
+
+    target = recovery.parse_target(args.to)
+    started = time.perf_counter()
+    into, base = recovery.recover(settings, target, args.into)
+    print(
+        f"recovered the cluster as of {target.isoformat()} into {into} in {time.perf_counter() - started:.1f} s "
+        f"(base backup {base.folder.name}, then the archived WAL); its server runs beside the live one:"
+    )
+    print(f"  DATABASE_URL='{server.EmbeddedServer(socket_dir=into, port=5432).url()}'")
+    print(f"  copy back what was lost (pg_dump -t ...), then stop it: TODODB_DATA_DIR={into} tododb stop")
+
+
 def cmd_restore(args: argparse.Namespace, settings: Settings) -> None:
     from tooling import backup
 

@@ -27,6 +27,7 @@ class Settings:
     migrations_dir: Path
     data_dir: Path
     lock_wait_seconds: float
+    wal_archive: Path | None = None  # TODODB_WAL_ARCHIVE: the embedded server archives its WAL there (recovery)
 
 
 def _setting(name: str, dotenv: dict[str, str | None]) -> str | None:
@@ -46,9 +47,11 @@ def load_settings(migrations_dir: Path | None = None, env_file: Path = ROOT / ".
     except ValueError:
         raise ToolError(f"TODODB_LOCK_WAIT must be a number of seconds, not {lock_wait!r}") from None
     data_dir = _setting("TODODB_DATA_DIR", dotenv)
+    wal_archive = _setting("TODODB_WAL_ARCHIVE", dotenv)
     return Settings(
         database_url=url,
         migrations_dir=(migrations_dir or ROOT / "migrations").resolve(),
         data_dir=Path(data_dir).resolve() if data_dir else ROOT / ".pgdata",
         lock_wait_seconds=lock_wait_seconds,
+        wal_archive=Path(wal_archive).resolve() if wal_archive else None,
     )

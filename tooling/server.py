@@ -13,7 +13,9 @@ and add what a development database needs on top:
 * every role other than the tool's own superuser authenticates with a
   password, as on a real server (the wheel's initdb trusts everyone);
 * pg_stat_statements is loaded (restarting a server it has just made; one
-  already in use loads it at its next start), for `make top`.
+  already in use loads it at its next start), for `make top`;
+* with TODODB_WAL_ARCHIVE set, it archives its WAL there, for point-in-time
+  recovery (tooling/recovery.py; archive_mode too takes a restart).
 """
 
 from __future__ import annotations
@@ -41,8 +43,10 @@ HBA_MARKER = "# tododb: managed by tooling.server"
 HBA_RULES = f"""{HBA_MARKER}
 # The tool's superuser connects over the private socket without a password;
 # every other role (the app's login roles, the tests' probes) must present
-# one, exactly as it would on a hosted server.
+# one, exactly as it would on a hosted server. The superuser's replication
+# connection takes base backups (`make basebackup`).
 local all {SUPERUSER} trust
+local replication {SUPERUSER} trust
 local all all scram-sha-256
 """
 
@@ -118,7 +122,8 @@ def remove_stale_pidfile(data_dir: Path) -> bool:
     return True
 
 
-def _last_log_line(data_dir: Path) -> str:
+def last_log_line(data_dir: Path) -> str:
+    """The server log's last error (or last line), as one line."""
     try:
         lines = [line for line in (data_dir / "log").read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
@@ -141,7 +146,7 @@ def _get_server(data_dir: Path):
         try:
             return get_server(data_dir, cleanup_mode=None)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, AssertionError, OSError) as exc:
-            reason = _last_log_line(data_dir) if (data_dir / "log").exists() else one_line(exc)
+            reason = last_log_line(data_dir) if (data_dir / "log").exists() else one_line(exc)
             raise ToolError(
                 f"the embedded server in {data_dir} did not start: {reason}; see {data_dir / 'log'}"
             ) from None
@@ -149,7 +154,7 @@ def _get_server(data_dir: Path):
 
 def _install_hba(data_dir: Path, conn: psycopg.Connection) -> None:
     hba = data_dir / "pg_hba.conf"
-    if hba.read_text().startswith(HBA_MARKER):
+    if hba.read_text() == HBA_RULES:
         return
     owner = data_dir.stat()
     staged = data_dir / "pg_hba.conf.tododb"
@@ -160,8 +165,9 @@ def _install_hba(data_dir: Path, conn: psycopg.Connection) -> None:
     conn.execute("select pg_reload_conf()")
 
 
-def ensure_running(data_dir: Path) -> EmbeddedServer:
-    """Start the embedded server unless it is up; create the ``tododb`` database once."""
+def ensure_running(data_dir: Path, wal_archive: Path | None = None) -> EmbeddedServer:
+    """Start the embedded server unless it is up; create the ``tododb`` database once; with ``wal_archive``,
+    have it archive its WAL there."""
     fresh = not (data_dir / "PG_VERSION").exists()  # this command makes the server: nobody else uses it yet
     server = _get_server(data_dir)
     info = server.get_postmaster_info()
@@ -179,13 +185,22 @@ def ensure_running(data_dir: Path) -> EmbeddedServer:
         loaded = _preload_statement_statistics(conn)
         if loaded:
             _install_statement_statistics(conn)
-    if not loaded and fresh:
-        # A server this command has just made: restart it now, so that pg_stat_statements is loaded from
-        # the start. One that was already in use picks the setting up at its next start (`make stop`).
+        archiving = wal_archive is None or _archive_into(conn, wal_archive, data_dir)
+    if (not loaded or not archiving) and fresh:
+        # A server this command has just made: restart it now, so that pg_stat_statements is loaded and the
+        # WAL archived from the start. One that was already in use picks them up at its next start (`make stop`).
         _pg_ctl(data_dir, "restart", "could not restart")
         with connect(embedded.url("postgres"), embedded_dir=data_dir, autocommit=True) as conn:
             _install_statement_statistics(conn)
+    elif not archiving:
+        print(f"WAL archiving into {wal_archive} starts at the embedded server's next start (`make stop` once)")
     return embedded
+
+
+def _archive_into(conn: psycopg.Connection, wal_archive: Path, data_dir: Path) -> bool:
+    from tooling import recovery  # recovery uses this module: imported when needed, not at load
+
+    return recovery.configure_archiving(conn, wal_archive, data_dir)
 
 
 def _preload_statement_statistics(conn: psycopg.Connection) -> bool:

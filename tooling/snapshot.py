@@ -47,7 +47,7 @@ def normalise(dump: str) -> str:
 
 def generate(settings: Settings) -> dict[Path, str]:
     """Migrate a scratch database from nothing; return each generated file's text."""
-    admin = server.ensure_running(settings.data_dir).url("postgres")
+    admin = server.ensure_running(settings.data_dir, settings.wal_archive).url("postgres")
     with scratch_database(admin, f"tododb_schema_{os.getpid()}") as url:
         migrate.apply_pending(url, settings.migrations_dir, echo=lambda *_: None)
         dumped = subprocess.run(

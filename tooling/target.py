@@ -35,7 +35,7 @@ def database_url(settings: Settings) -> str:
         return settings.database_url
     from tooling import server  # it connects through this module: imported when needed, not at load
 
-    return server.ensure_running(settings.data_dir).url()
+    return server.ensure_running(settings.data_dir, settings.wal_archive).url()
 
 
 def describe_target(url: str) -> str:

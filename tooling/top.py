@@ -4,10 +4,10 @@ what to do.
 What `make doctor` is to the schema (is it in the shape the project expects?), this is to the running
 server: the slowest statements (pg_stat_statements, where the server has it: reported as unavailable
 elsewhere, never an error), the cache hit ratio, table and index bloat estimates, dead tuples and the last
-(auto)vacuum, sessions idle in a transaction or running long, lock waits, and connections in use against
-the maximum. Everything is read from the statistics views, so it works for a database owner that is not a
-superuser (hosted servers); such a role sees other roles' sessions without their state or query text, and
-is told how many it cannot judge.
+(auto)vacuum, sessions idle in a transaction or running long, lock waits, connections in use against the
+maximum, and whether WAL archiving (point-in-time recovery) is working. Everything is read from the
+statistics views, so it works for a database owner that is not a superuser (hosted servers); such a role
+sees other roles' sessions without their state or query text, and is told how many it cannot judge.
 """
 
 from __future__ import annotations
@@ -322,11 +322,40 @@ def _connections(conn: psycopg.Connection, limits: Thresholds) -> list[Line]:
     return [Line("ok", f"connections: {used} of {usable} in use ({ratio:.0%})")]
 
 
+def _wal_archiving(conn: psycopg.Connection, limits: Thresholds) -> list[Line]:
+    if one(conn.execute("show archive_mode"))[0] == "off":
+        return [
+            Line(
+                "ok",
+                "WAL archiving: off (point-in-time recovery: TODODB_WAL_ARCHIVE on the embedded server; a hosted "
+                "provider archives for you)",
+            )
+        ]
+    archived, last_archived, failed, last_failed, failed_at = one(
+        conn.execute(
+            "select archived_count, last_archived_time, failed_count, last_failed_wal, last_failed_time"
+            " from pg_catalog.pg_stat_archiver"
+        )
+    )
+    if failed_at is not None and (last_archived is None or failed_at > last_archived):
+        return [
+            Line(
+                "warn",
+                f"WAL archiving: failing since {failed_at:%Y-%m-%d %H:%M:%S %Z} (segment {last_failed}, {failed} "
+                "failures): is the archive folder there and writable? Until it works, WAL piles up in pg_wal and "
+                "recovery cannot reach past the last archived segment",
+            )
+        ]
+    when = f", the last at {last_archived:%Y-%m-%d %H:%M:%S %Z}" if last_archived else ""
+    return [Line("ok", f"WAL archiving: on, {archived} segments archived{when}")]
+
+
 def examine(url: str, limits: Thresholds = Thresholds()) -> list[Line]:
     """Every live figure of the database at ``url``, one line each (or one per finding)."""
     with connect(url, autocommit=True) as conn:
         lines = _slowest_statements(conn, url, limits)
-        for check in (_cache_hit_ratio, _bloat, _dead_tuples, _sessions, _lock_waits, _connections):
+        checks = (_cache_hit_ratio, _bloat, _dead_tuples, _sessions, _lock_waits, _connections, _wal_archiving)
+        for check in checks:
             try:
                 lines += check(conn, limits)
             except psycopg.Error as exc:

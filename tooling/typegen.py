@@ -747,7 +747,7 @@ def generate_from(url: str, sql_dir: Path | None = None) -> str:
 
 def generate(settings: Settings) -> str:
     """Migrate a scratch database on the embedded server from nothing; describe the queries there."""
-    admin = server.ensure_running(settings.data_dir).url("postgres")
+    admin = server.ensure_running(settings.data_dir, settings.wal_archive).url("postgres")
     with scratch_database(admin, f"tododb_types_{os.getpid()}") as url:
         migrate.apply_pending(url, settings.migrations_dir, echo=lambda *_: None)
         return generate_from(url)
